@@ -1,0 +1,46 @@
+//! `weft`: run pipelines of stages that write training shards, and look into the shards.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod pipeline_cmd;
+mod shards_cmd;
+
+/// Builds multimodal training data for Qwen3-VL-class models as Parquet shards.
+#[derive(Parser)]
+#[command(name = "weft", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a pipeline file: stages in dependency order, shards of a stage in parallel.
+    Run(pipeline_cmd::RunArgs),
+    /// Validate a pipeline file without running it and print its DAG.
+    Plan(pipeline_cmd::PlanArgs),
+    /// Combine the per-rank results of a cluster run into stage manifests.
+    Merge(pipeline_cmd::MergeArgs),
+    /// Inspect shards: ls, stats, head, show, validate, render, sql.
+    #[command(subcommand)]
+    Shards(shards_cmd::ShardsCmd),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Run(a) => pipeline_cmd::run(a),
+        Command::Plan(a) => pipeline_cmd::plan(a),
+        Command::Merge(a) => pipeline_cmd::merge(a),
+        Command::Shards(c) => shards_cmd::run(c),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}

@@ -1,0 +1,244 @@
+//! `weft run`, `weft plan` and `weft merge`: the pipeline side of the CLI.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use clap::Args;
+use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
+use weft_engine::pipeline_file::PipelineFile;
+use weft_engine::{Plan, Registry, RunOptions, RunReport};
+use weft_shards::WriterOptions;
+
+/// Arguments of `weft run`.
+#[derive(Args)]
+pub struct RunArgs {
+    /// Pipeline file (TOML).
+    file: PathBuf,
+    /// Output folder (default: out/<pipeline name>).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// This process's rank (default: $SLURM_ARRAY_TASK_ID, $JOB_COMPLETION_INDEX or 0).
+    #[arg(long)]
+    rank: Option<u64>,
+    /// Number of ranks (default: $SLURM_ARRAY_TASK_COUNT, $WEFT_WORLD_SIZE or 1).
+    #[arg(long)]
+    world_size: Option<u64>,
+    /// Run only this stage (repeatable); its inputs must already be complete.
+    #[arg(long = "stage")]
+    stages: Vec<String>,
+    /// Worker threads (default: all cores).
+    #[arg(long)]
+    threads: Option<usize>,
+    /// Seconds to wait for other ranks to complete an input stage.
+    #[arg(long, default_value_t = 86_400)]
+    wait_timeout: u64,
+    /// Roll shard files at this many MiB.
+    #[arg(long, default_value_t = 512)]
+    shard_mib: u64,
+    /// Print the run report as JSON instead of a table.
+    #[arg(long)]
+    json: bool,
+    /// No progress bars.
+    #[arg(long, short)]
+    quiet: bool,
+}
+
+/// Arguments of `weft plan`.
+#[derive(Args)]
+pub struct PlanArgs {
+    /// Pipeline file (TOML).
+    file: PathBuf,
+}
+
+/// Arguments of `weft merge`.
+#[derive(Args)]
+pub struct MergeArgs {
+    /// Output folder of a (multi-rank) run.
+    out: PathBuf,
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+fn env_u64(name: &str) -> anyhow::Result<Option<u64>> {
+    match std::env::var(name) {
+        Ok(v) if !v.is_empty() => Ok(Some(
+            v.trim()
+                .parse()
+                .with_context(|| format!("${name}={v} is not a number"))?,
+        )),
+        _ => Ok(None),
+    }
+}
+
+/// Rank and world size from flags, then Slurm array and Kubernetes indexed-job variables.
+fn rank_and_world(args: &RunArgs) -> anyhow::Result<(u64, u64)> {
+    let env_rank = match env_u64("SLURM_ARRAY_TASK_ID")? {
+        Some(id) => Some(id - env_u64("SLURM_ARRAY_TASK_MIN")?.unwrap_or(0)),
+        None => env_u64("JOB_COMPLETION_INDEX")?,
+    };
+    let rank = args.rank.or(env_rank).unwrap_or(0);
+    let world = match args.world_size {
+        Some(w) => w,
+        None => env_u64("SLURM_ARRAY_TASK_COUNT")?
+            .or(env_u64("WEFT_WORLD_SIZE")?)
+            .unwrap_or(1),
+    };
+    if world == 0 || rank >= world {
+        bail!(
+            "rank {rank} is outside world size {world} (set --world-size, or $WEFT_WORLD_SIZE for indexed jobs)"
+        );
+    }
+    Ok((rank, world))
+}
+
+fn load_plan(file: &PathBuf) -> anyhow::Result<Plan> {
+    let pf = PipelineFile::load(file)?;
+    Ok(Plan::build(pf, &Registry::builtin())?)
+}
+
+/// `weft run`.
+pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
+    let plan = load_plan(&args.file)?;
+    let (rank, world_size) = rank_and_world(&args)?;
+    let mut opts = RunOptions::new(
+        args.out
+            .clone()
+            .unwrap_or_else(|| PathBuf::from("out").join(&plan.file.name)),
+    );
+    opts.rank = rank;
+    opts.world_size = world_size;
+    opts.only = args.stages.clone();
+    opts.progress =
+        !args.quiet && !args.json && std::io::IsTerminal::is_terminal(&std::io::stderr());
+    opts.wait_timeout = Duration::from_secs(args.wait_timeout);
+    opts.writer = WriterOptions {
+        target_bytes: args.shard_mib.max(1) << 20,
+        ..WriterOptions::default()
+    };
+    let report = match args.threads {
+        Some(n) => rayon::ThreadPoolBuilder::new()
+            .num_threads(n)
+            .build()
+            .context("thread pool")?
+            .install(|| weft_engine::run::run(&plan, &opts))?,
+        None => weft_engine::run::run(&plan, &opts)?,
+    };
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print_report(&report);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn human_bytes(b: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = b as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u < UNITS.len() - 1 {
+        v /= 1024.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{b} B")
+    } else {
+        format!("{v:.1} {}", UNITS[u])
+    }
+}
+
+fn print_report(report: &RunReport) {
+    let mut t = Table::new();
+    t.load_preset(UTF8_FULL_CONDENSED);
+    t.set_header([
+        "stage",
+        "kind",
+        "status",
+        "splits run/resumed/all",
+        "in",
+        "out",
+        "dropped",
+        "quarantined",
+        "rows",
+        "shards",
+        "size",
+        "time",
+    ]);
+    for s in &report.stages {
+        t.add_row([
+            s.stage.clone(),
+            s.kind.clone(),
+            format!("{:?}", s.status).to_lowercase(),
+            format!("{}/{}/{}", s.splits_run, s.splits_resumed, s.splits),
+            s.counts.input.to_string(),
+            s.counts.out.to_string(),
+            s.counts.dropped_total().to_string(),
+            s.counts.quarantined_total().to_string(),
+            s.counts.rows.to_string(),
+            s.shards.to_string(),
+            human_bytes(s.bytes),
+            format!("{:.2}s", s.seconds),
+        ]);
+    }
+    println!("{t}");
+    for s in &report.stages {
+        for (what, map) in [
+            ("dropped", &s.counts.dropped),
+            ("quarantined", &s.counts.quarantined),
+        ] {
+            for (reason, n) in map {
+                println!("  {}: {what} {n} ({reason})", s.stage);
+            }
+        }
+    }
+    println!(
+        "output: {} (rank {} of {})",
+        report.out.display(),
+        report.rank,
+        report.world_size
+    );
+}
+
+/// `weft plan`.
+pub fn plan(args: PlanArgs) -> anyhow::Result<ExitCode> {
+    let plan = load_plan(&args.file)?;
+    print!("{}", plan.render());
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `weft merge`.
+pub fn merge(args: MergeArgs) -> anyhow::Result<ExitCode> {
+    let reports = weft_engine::merge(&args.out)?;
+    let complete = reports.iter().all(|r| r.complete);
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&reports)?);
+    } else {
+        for r in &reports {
+            match &r.counts {
+                Some(c) => println!(
+                    "{}: complete — in {}, out {}, dropped {}, quarantined {}, rows {}",
+                    r.stage,
+                    c.input,
+                    c.out,
+                    c.dropped_total(),
+                    c.quarantined_total(),
+                    c.rows
+                ),
+                None if r.missing.is_empty() => println!("{}: not started", r.stage),
+                None => println!(
+                    "{}: incomplete — {} splits missing: {:?}",
+                    r.stage,
+                    r.missing.len(),
+                    r.missing
+                ),
+            }
+        }
+    }
+    Ok(if complete {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(2)
+    })
+}

@@ -1,0 +1,5 @@
+//! End-to-end tests of the `weft` binary (one test binary for the whole CLI, to keep builds short).
+
+mod common;
+mod pipeline_runs;
+mod shards_cmds;

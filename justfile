@@ -1,0 +1,39 @@
+# weft tasks. One CARGO_TARGET_DIR outside the clone is shared by every checkout, so a fresh
+# clone recompiles only weft's own crates.
+export CARGO_TARGET_DIR := env_var_or_default("CARGO_TARGET_DIR", home_directory() / ".cache/weft/target")
+
+weft := CARGO_TARGET_DIR / "debug/weft"
+
+# List the tasks.
+default:
+    @just --list
+
+# Install system packages, just and the Python venv (idempotent).
+setup:
+    bash scripts/setup.sh
+
+# Build the CLI (debug).
+build:
+    cargo build -p weft
+
+# Run the example caption pipeline on the bundled photos, then validate its shards.
+example OUT="out/captions": build
+    {{weft}} run examples/captions/pipeline.toml --out {{OUT}}
+    {{weft}} shards validate {{OUT}}
+    {{weft}} shards stats {{OUT}}
+
+# Run every test (Rust unit + integration tests, incl. the HF datasets check through .venv).
+test: setup
+    cargo test --workspace
+
+# Lints exactly as CI runs them.
+lint:
+    cargo fmt --all -- --check
+    cargo clippy --workspace --all-targets -- -D warnings
+
+# Writer benchmark: weft's shard writer vs pyarrow on the same table (release build).
+bench-writer:
+    cargo bench -p weft-shards --bench writer -- --python .venv/bin/python
+
+# Lints, then tests.
+ci: lint test

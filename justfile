@@ -33,7 +33,7 @@ lint:
 
 # Writer benchmark: weft's shard writer vs pyarrow on the same table (release build).
 bench-writer:
-    cargo bench -p weft-shards --bench writer -- --python .venv/bin/python
+    cargo bench -p weft-shards --bench writer
 
 # Lints, then tests.
 ci: lint test

@@ -1,6 +1,6 @@
 //! `weft run`, `weft plan` and `weft merge`: the pipeline side of the CLI.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -94,7 +94,7 @@ fn rank_and_world(args: &RunArgs) -> anyhow::Result<(u64, u64)> {
     Ok((rank, world))
 }
 
-fn load_plan(file: &PathBuf) -> anyhow::Result<Plan> {
+fn load_plan(file: &Path) -> anyhow::Result<Plan> {
     let pf = PipelineFile::load(file)?;
     Ok(Plan::build(pf, &Registry::builtin())?)
 }

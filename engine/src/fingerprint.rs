@@ -34,7 +34,11 @@ pub fn digest<S: AsRef<[u8]>>(parts: &[S]) -> String {
 
 /// A 64-bit seed derived from the pipeline seed and a name/index (stable across platforms).
 pub fn derive_seed(base: u64, stage: &str, split: u64) -> u64 {
-    let d = digest(&[&base.to_le_bytes()[..], stage.as_bytes(), &split.to_le_bytes()[..]]);
+    let d = digest(&[
+        &base.to_le_bytes()[..],
+        stage.as_bytes(),
+        &split.to_le_bytes()[..],
+    ]);
     u64::from_str_radix(&d[..16], 16).unwrap_or(base)
 }
 

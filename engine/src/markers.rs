@@ -58,7 +58,9 @@ pub struct SplitMarker {
 
 /// Path of split `split`'s marker.
 pub fn marker_path(stage_dir: &Path, split: u64) -> PathBuf {
-    stage_dir.join(MARKERS_DIR).join(format!("s{split:06}.json"))
+    stage_dir
+        .join(MARKERS_DIR)
+        .join(format!("s{split:06}.json"))
 }
 
 /// Writes `bytes` to `path` through a temporary file and a rename.
@@ -68,7 +70,9 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), Error> {
     }
     let tmp = path.with_file_name(format!(
         ".{}.{}.tmp",
-        path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default(),
+        path.file_name()
+            .map(|n| n.to_string_lossy())
+            .unwrap_or_default(),
         std::process::id()
     ));
     std::fs::write(&tmp, bytes).map_err(|e| Error::io(&tmp, e))?;
@@ -85,7 +89,9 @@ pub fn read_marker(path: &Path) -> Option<SplitMarker> {
 /// Reads all markers of a stage folder, by split index.
 pub fn read_markers(stage_dir: &Path) -> BTreeMap<u64, SplitMarker> {
     let mut out = BTreeMap::new();
-    let Ok(entries) = std::fs::read_dir(stage_dir.join(MARKERS_DIR)) else { return out };
+    let Ok(entries) = std::fs::read_dir(stage_dir.join(MARKERS_DIR)) else {
+        return out;
+    };
     for e in entries.flatten() {
         if let Some(m) = read_marker(&e.path()) {
             out.insert(m.split, m);
@@ -97,11 +103,19 @@ pub fn read_markers(stage_dir: &Path) -> BTreeMap<u64, SplitMarker> {
 /// Removes whatever a previous, unfinished attempt at `split` left in the stage folder.
 pub fn clean_split(stage_dir: &Path, split: u64) -> Result<(), Error> {
     let tag = format!("-s{split:06}-");
-    for dir in [stage_dir.to_path_buf(), stage_dir.join(QUARANTINE_DIR), stage_dir.join(MARKERS_DIR)] {
-        let Ok(entries) = std::fs::read_dir(&dir) else { continue };
+    for dir in [
+        stage_dir.to_path_buf(),
+        stage_dir.join(QUARANTINE_DIR),
+        stage_dir.join(MARKERS_DIR),
+    ] {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
         for e in entries.flatten() {
             let name = e.file_name().to_string_lossy().into_owned();
-            let ours = name.contains(&tag) || name.starts_with(&format!("s{split:06}.")) || name.starts_with(&format!(".s{split:06}."));
+            let ours = name.contains(&tag)
+                || name.starts_with(&format!("s{split:06}."))
+                || name.starts_with(&format!(".s{split:06}."));
             if ours {
                 std::fs::remove_file(e.path()).map_err(|err| Error::io(&e.path(), err))?;
             }
@@ -118,7 +132,9 @@ pub fn clean_temp_files(dir: &Path) -> Result<(), Error> {
         dirs.push(dir.join(sub));
     }
     for d in dirs {
-        let Ok(entries) = std::fs::read_dir(&d) else { continue };
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
         for e in entries.flatten() {
             if e.file_name().to_string_lossy().ends_with(".tmp") {
                 std::fs::remove_file(e.path()).map_err(|err| Error::io(&e.path(), err))?;
@@ -133,7 +149,11 @@ pub fn clean_temp_files(dir: &Path) -> Result<(), Error> {
 pub fn finalize(stage_dir: &Path, meta: &StageMeta) -> Result<Result<Manifest, Vec<u64>>, Error> {
     let markers = read_markers(stage_dir);
     let missing: Vec<u64> = (0..meta.splits)
-        .filter(|i| markers.get(i).is_none_or(|m| m.stage.fingerprint != meta.fingerprint))
+        .filter(|i| {
+            markers
+                .get(i)
+                .is_none_or(|m| m.stage.fingerprint != meta.fingerprint)
+        })
         .collect();
     if !missing.is_empty() {
         return Ok(Err(missing));
@@ -153,9 +173,10 @@ pub fn finalize(stage_dir: &Path, meta: &StageMeta) -> Result<Result<Manifest, V
         }));
         quarantine.extend(m.quarantine.clone());
     }
-    counts
-        .check()
-        .map_err(|msg| Error::Stage { stage: meta.stage.clone(), msg })?;
+    counts.check().map_err(|msg| Error::Stage {
+        stage: meta.stage.clone(),
+        msg,
+    })?;
     let manifest = Manifest {
         format_version: MANIFEST_VERSION,
         stage: meta.stage.clone(),
@@ -169,7 +190,10 @@ pub fn finalize(stage_dir: &Path, meta: &StageMeta) -> Result<Result<Manifest, V
         quarantine,
         counts,
     };
-    let json = serde_json::to_vec_pretty(&manifest).map_err(|e| Error::Stage { stage: meta.stage.clone(), msg: e.to_string() })?;
+    let json = serde_json::to_vec_pretty(&manifest).map_err(|e| Error::Stage {
+        stage: meta.stage.clone(),
+        msg: e.to_string(),
+    })?;
     write_atomic(&stage_dir.join(MANIFEST_FILE), &json)?;
     Ok(Ok(manifest))
 }

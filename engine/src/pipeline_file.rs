@@ -65,7 +65,11 @@ pub struct PipelineFile {
 
 /// 1-based line of byte offset `pos` in `text`.
 pub fn line_of(text: &str, pos: usize) -> usize {
-    text[..pos.min(text.len())].bytes().filter(|b| *b == b'\n').count() + 1
+    text[..pos.min(text.len())]
+        .bytes()
+        .filter(|b| *b == b'\n')
+        .count()
+        + 1
 }
 
 impl PipelineFile {
@@ -77,7 +81,11 @@ impl PipelineFile {
 
     /// Parses pipeline text; `path` is used for messages and relative paths.
     pub fn parse(path: &Path, text: String) -> Result<PipelineFile, Error> {
-        let err = |line: usize, msg: String| Error::Config { file: path.to_path_buf(), line, msg };
+        let err = |line: usize, msg: String| Error::Config {
+            file: path.to_path_buf(),
+            line,
+            msg,
+        };
         let doc: Doc = toml::from_str(&text).map_err(|e| {
             let line = e.span().map_or(1, |s| line_of(&text, s.start));
             err(line, e.message().trim().to_string())
@@ -90,7 +98,12 @@ impl PipelineFile {
             };
             let kind = match table.remove("kind") {
                 Some(toml::Value::String(k)) => k,
-                Some(_) => return Err(err(key_line(&text, line, "kind"), format!("stage `{name}`: `kind` must be a string"))),
+                Some(_) => {
+                    return Err(err(
+                        key_line(&text, line, "kind"),
+                        format!("stage `{name}`: `kind` must be a string"),
+                    ));
+                }
                 None => return Err(err(line, format!("stage `{name}` has no `kind`"))),
             };
             let mut list = |key: &str| -> Result<Vec<String>, Error> {
@@ -100,16 +113,29 @@ impl PipelineFile {
                         .into_iter()
                         .map(|v| match v {
                             toml::Value::String(s) => Ok(s),
-                            _ => Err(err(key_line(&text, line, key), format!("stage `{name}`: `{key}` must be a list of stage names"))),
+                            _ => Err(err(
+                                key_line(&text, line, key),
+                                format!("stage `{name}`: `{key}` must be a list of stage names"),
+                            )),
                         })
                         .collect(),
                     Some(toml::Value::String(s)) => Ok(vec![s]),
-                    Some(_) => Err(err(key_line(&text, line, key), format!("stage `{name}`: `{key}` must be a list of stage names"))),
+                    Some(_) => Err(err(
+                        key_line(&text, line, key),
+                        format!("stage `{name}`: `{key}` must be a list of stage names"),
+                    )),
                 }
             };
             let inputs = list("inputs")?;
             let side_inputs = list("side_inputs")?;
-            stages.push(StageSpec { name, kind, inputs, side_inputs, config: table, line });
+            stages.push(StageSpec {
+                name,
+                kind,
+                inputs,
+                side_inputs,
+                config: table,
+                line,
+            });
         }
         let header = doc.pipeline.into_inner();
         Ok(PipelineFile {
@@ -122,14 +148,55 @@ impl PipelineFile {
         })
     }
 
+    /// A pipeline built in Rust instead of read from a file. Relative paths in stage configs
+    /// resolve against `base_dir`; messages name the pipeline as `base_dir/<name>.rs`.
+    pub fn new(name: &str, seed: u64, base_dir: &Path) -> Self {
+        PipelineFile {
+            path: base_dir.join(format!("<{name}>.rs")),
+            text: String::new(),
+            name: name.to_string(),
+            description: None,
+            seed,
+            stages: Vec::new(),
+        }
+    }
+
+    /// Adds a stage (builder style).
+    pub fn with_stage(
+        mut self,
+        name: &str,
+        kind: &str,
+        inputs: &[&str],
+        side_inputs: &[&str],
+        config: toml::Table,
+    ) -> Self {
+        let strings = |v: &[&str]| v.iter().map(|s| s.to_string()).collect();
+        self.stages.push(StageSpec {
+            name: name.to_string(),
+            kind: kind.to_string(),
+            inputs: strings(inputs),
+            side_inputs: strings(side_inputs),
+            config,
+            line: 1,
+        });
+        self
+    }
+
     /// The folder relative paths in stage configs are resolved against.
     pub fn base_dir(&self) -> PathBuf {
-        self.path.parent().map(Path::to_path_buf).unwrap_or_default()
+        self.path
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_default()
     }
 
     /// A config error at `line`.
     pub fn error(&self, line: usize, msg: impl Into<String>) -> Error {
-        Error::Config { file: self.path.clone(), line, msg: msg.into() }
+        Error::Config {
+            file: self.path.clone(),
+            line,
+            msg: msg.into(),
+        }
     }
 
     /// Line of `key` inside the stage declared at `stage_line` (the header line if absent).
@@ -158,10 +225,10 @@ fn key_line(text: &str, from_line: usize, key: &str) -> usize {
         if t.starts_with('[') {
             break;
         }
-        if let Some(rest) = t.strip_prefix(key) {
-            if rest.trim_start().starts_with('=') {
-                return i + 1;
-            }
+        if t.strip_prefix(key)
+            .is_some_and(|rest| rest.trim_start().starts_with('='))
+        {
+            return i + 1;
         }
     }
     from_line

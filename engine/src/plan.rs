@@ -55,7 +55,12 @@ impl Plan {
                 let known: Vec<_> = registry.kinds().map(|k| k.name).collect();
                 errors.push(file.error(
                     file.key_line(spec.line, "kind"),
-                    format!("stage `{}`: unknown kind `{}` (known kinds: {})", spec.name, spec.kind, known.join(", ")),
+                    format!(
+                        "stage `{}`: unknown kind `{}` (known kinds: {})",
+                        spec.name,
+                        spec.kind,
+                        known.join(", ")
+                    ),
                 ));
                 continue;
             };
@@ -67,26 +72,39 @@ impl Plan {
                             format!("stage `{}`: {key} names `{input}`, which is not a stage of this pipeline", spec.name),
                         ));
                     } else if input == &spec.name {
-                        errors.push(file.error(file.key_line(spec.line, key), format!("stage `{}` reads itself", spec.name)));
+                        errors.push(file.error(
+                            file.key_line(spec.line, key),
+                            format!("stage `{}` reads itself", spec.name),
+                        ));
                     }
                 }
             }
             if kind.source && !spec.inputs.is_empty() {
                 errors.push(file.error(
                     file.key_line(spec.line, "inputs"),
-                    format!("stage `{}`: kind `{}` is a source and takes no `inputs`", spec.name, spec.kind),
+                    format!(
+                        "stage `{}`: kind `{}` is a source and takes no `inputs`",
+                        spec.name, spec.kind
+                    ),
                 ));
             }
             if !kind.source && spec.inputs.is_empty() {
-                errors.push(file.error(spec.line, format!("stage `{}`: kind `{}` needs `inputs`", spec.name, spec.kind)));
+                errors.push(file.error(
+                    spec.line,
+                    format!("stage `{}`: kind `{}` needs `inputs`", spec.name, spec.kind),
+                ));
             }
             match (kind.build)(&spec.config) {
                 Ok(stage) => {
                     built.insert(spec.name.clone(), (stage, kind.source));
                 }
                 Err(msg) => {
-                    let line = backticked(&msg).map_or(spec.line, |key| file.key_line(spec.line, key));
-                    errors.push(file.error(line, format!("stage `{}` ({}): {msg}", spec.name, spec.kind)));
+                    let line =
+                        backticked(&msg).map_or(spec.line, |key| file.key_line(spec.line, key));
+                    errors.push(file.error(
+                        line,
+                        format!("stage `{}` ({}): {msg}", spec.name, spec.kind),
+                    ));
                 }
             }
         }
@@ -94,7 +112,10 @@ impl Plan {
         let order = match topological_order(&file.stages) {
             Ok(o) => o,
             Err(cycle) => {
-                errors.push(Error::Plan(format!("{}: stages form a cycle: {cycle}", file.path.display())));
+                errors.push(Error::Plan(format!(
+                    "{}: stages form a cycle: {cycle}",
+                    file.path.display()
+                )));
                 return Err(Error::Invalid(errors));
             }
         };
@@ -108,15 +129,35 @@ impl Plan {
         for idx in order {
             let spec = &file.stages[idx];
             let (stage, source) = built[&spec.name].clone();
-            let inputs: Vec<SchemaRef> = spec.inputs.iter().filter_map(|i| schemas.get(i).cloned()).collect();
-            let side: Vec<SchemaRef> = spec.side_inputs.iter().filter_map(|i| schemas.get(i).cloned()).collect();
-            let schema = match stage.output_schema(&inputs).and_then(|s| stage.check_side_inputs(&side).map(|()| s)) {
+            let inputs: Vec<SchemaRef> = spec
+                .inputs
+                .iter()
+                .filter_map(|i| schemas.get(i).cloned())
+                .collect();
+            let side: Vec<SchemaRef> = spec
+                .side_inputs
+                .iter()
+                .filter_map(|i| schemas.get(i).cloned())
+                .collect();
+            let schema = match stage
+                .output_schema(&inputs)
+                .and_then(|s| stage.check_side_inputs(&side).map(|()| s))
+            {
                 Ok(s) => s,
                 Err(msg) => {
-                    let from = spec.inputs.iter().chain(&spec.side_inputs).cloned().collect::<Vec<_>>().join(", ");
+                    let from = spec
+                        .inputs
+                        .iter()
+                        .chain(&spec.side_inputs)
+                        .cloned()
+                        .collect::<Vec<_>>()
+                        .join(", ");
                     errors.push(file.error(
                         file.key_line(spec.line, "inputs"),
-                        format!("stage `{}` ({}) cannot read the output of `{from}`: {msg}", spec.name, spec.kind),
+                        format!(
+                            "stage `{}` ({}) cannot read the output of `{from}`: {msg}",
+                            spec.name, spec.kind
+                        ),
                     ));
                     continue;
                 }
@@ -129,7 +170,14 @@ impl Plan {
                 .filter(|s| s.inputs.contains(&spec.name) || s.side_inputs.contains(&spec.name))
                 .map(|s| s.name.clone())
                 .collect();
-            stages.push(PlannedStage { spec: spec.clone(), stage, source, schema, config_fingerprint, consumers });
+            stages.push(PlannedStage {
+                spec: spec.clone(),
+                stage,
+                source,
+                schema,
+                config_fingerprint,
+                consumers,
+            });
         }
         if !errors.is_empty() {
             return Err(Error::Invalid(errors));
@@ -144,7 +192,11 @@ impl Plan {
 
     /// Stages nothing else consumes: the pipeline's outputs.
     pub fn sinks(&self) -> Vec<String> {
-        self.stages.iter().filter(|s| s.consumers.is_empty()).map(|s| s.spec.name.clone()).collect()
+        self.stages
+            .iter()
+            .filter(|s| s.consumers.is_empty())
+            .map(|s| s.spec.name.clone())
+            .collect()
     }
 
     /// A human-readable view of the DAG.
@@ -158,7 +210,12 @@ impl Plan {
             self.stages.len(),
             self.file.path.display()
         );
-        let width = self.stages.iter().map(|s| s.spec.name.len()).max().unwrap_or(0);
+        let width = self
+            .stages
+            .iter()
+            .map(|s| s.spec.name.len())
+            .max()
+            .unwrap_or(0);
         for s in &self.stages {
             let from = if s.source {
                 "source".to_string()
@@ -169,8 +226,16 @@ impl Plan {
                 }
                 f
             };
-            let sink = if s.consumers.is_empty() { "  [output]" } else { "" };
-            let _ = writeln!(out, "  {:width$}  {:18} {from}{sink}", s.spec.name, s.spec.kind);
+            let sink = if s.consumers.is_empty() {
+                "  [output]"
+            } else {
+                ""
+            };
+            let _ = writeln!(
+                out,
+                "  {:width$}  {:18} {from}{sink}",
+                s.spec.name, s.spec.kind
+            );
             let cols: Vec<String> = s.schema.fields().iter().map(|f| f.name().clone()).collect();
             let _ = writeln!(out, "  {:width$}    columns: {}", "", cols.join(", "));
         }
@@ -187,10 +252,20 @@ fn backticked(msg: &str) -> Option<&str> {
 
 /// Kahn's algorithm with declaration order as tie-break; on a cycle, returns it as `a -> b -> a`.
 fn topological_order(stages: &[StageSpec]) -> Result<Vec<usize>, String> {
-    let index: BTreeMap<&str, usize> = stages.iter().enumerate().map(|(i, s)| (s.name.as_str(), i)).collect();
+    let index: BTreeMap<&str, usize> = stages
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (s.name.as_str(), i))
+        .collect();
     let deps: Vec<Vec<usize>> = stages
         .iter()
-        .map(|s| s.inputs.iter().chain(&s.side_inputs).filter_map(|n| index.get(n.as_str()).copied()).collect())
+        .map(|s| {
+            s.inputs
+                .iter()
+                .chain(&s.side_inputs)
+                .filter_map(|n| index.get(n.as_str()).copied())
+                .collect()
+        })
         .collect();
     let mut done = vec![false; stages.len()];
     let mut order = Vec::new();
@@ -203,12 +278,23 @@ fn topological_order(stages: &[StageSpec]) -> Result<Vec<usize>, String> {
             }
             None => {
                 // Walk dependencies among the remaining stages until one repeats.
-                let mut path = vec![(0..stages.len()).find(|&i| !done[i]).expect("remaining stage")];
+                let mut path = vec![
+                    (0..stages.len())
+                        .find(|&i| !done[i])
+                        .expect("remaining stage"),
+                ];
                 loop {
                     let cur = *path.last().expect("non-empty");
-                    let dep = deps[cur].iter().copied().find(|&d| !done[d]).expect("blocked stage has a pending dep");
+                    let dep = deps[cur]
+                        .iter()
+                        .copied()
+                        .find(|&d| !done[d])
+                        .expect("blocked stage has a pending dep");
                     if let Some(pos) = path.iter().position(|&p| p == dep) {
-                        let mut names: Vec<&str> = path[pos..].iter().map(|&i| stages[i].name.as_str()).collect();
+                        let mut names: Vec<&str> = path[pos..]
+                            .iter()
+                            .map(|&i| stages[i].name.as_str())
+                            .collect();
                         names.reverse(); // dependencies first: data flows left to right
                         names.push(names[0]);
                         return Err(names.join(" -> "));

@@ -19,7 +19,8 @@ fn error_text(text: &str) -> String {
     }
 }
 
-const HEAD: &str = "[pipeline]\nname = \"t\"\n\n[stages.photos]\nkind = \"image_folder\"\npath = \"x\"\n";
+const HEAD: &str =
+    "[pipeline]\nname = \"t\"\n\n[stages.photos]\nkind = \"image_folder\"\npath = \"x\"\n";
 
 #[test]
 fn valid_plan_orders_stages_and_marks_outputs() {
@@ -30,28 +31,44 @@ fn valid_plan_orders_stages_and_marks_outputs() {
     let order: Vec<_> = p.stages.iter().map(|s| s.spec.name.as_str()).collect();
     assert_eq!(order, ["photos", "sized", "samples"]);
     assert_eq!(p.sinks(), ["samples"]);
-    assert!(p.render().contains("samples  caption_samples    <- sized  [output]"), "{}", p.render());
+    assert!(
+        p.render()
+            .contains("samples  caption_samples    <- sized  [output]"),
+        "{}",
+        p.render()
+    );
 }
 
 #[test]
 fn unknown_key_names_file_line_and_key() {
-    let text = format!("{HEAD}\n[stages.sized]\nkind = \"filter_images\"\ninputs = [\"photos\"]\nmin_sid = 3\n");
+    let text = format!(
+        "{HEAD}\n[stages.sized]\nkind = \"filter_images\"\ninputs = [\"photos\"]\nmin_sid = 3\n"
+    );
     let e = error_text(&text);
-    assert!(e.starts_with("p.toml:11: stage `sized` (filter_images): unknown field `min_sid`"), "{e}");
+    assert!(
+        e.starts_with("p.toml:11: stage `sized` (filter_images): unknown field `min_sid`"),
+        "{e}"
+    );
 }
 
 #[test]
 fn unknown_kind_names_the_kind_line() {
     let text = format!("{HEAD}\n[stages.x]\ninputs = [\"photos\"]\nkind = \"nope\"\n");
     let e = error_text(&text);
-    assert!(e.starts_with("p.toml:10: stage `x`: unknown kind `nope`"), "{e}");
+    assert!(
+        e.starts_with("p.toml:10: stage `x`: unknown kind `nope`"),
+        "{e}"
+    );
 }
 
 #[test]
 fn missing_input_names_the_inputs_line() {
     let text = format!("{HEAD}\n[stages.sized]\nkind = \"filter_images\"\ninputs = [\"fotos\"]\n");
     let e = error_text(&text);
-    assert!(e.contains("p.toml:10: stage `sized`: inputs names `fotos`, which is not a stage"), "{e}");
+    assert!(
+        e.contains("p.toml:10: stage `sized`: inputs names `fotos`, which is not a stage"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -60,7 +77,11 @@ fn cycles_are_named_in_data_flow_order() {
         "{HEAD}\n[stages.a]\nkind = \"filter_images\"\ninputs = [\"b\"]\n\n[stages.b]\nkind = \"filter_images\"\ninputs = [\"a\"]\n"
     );
     let e = error_text(&text);
-    assert!(e.contains("stages form a cycle: b -> a -> b") || e.contains("stages form a cycle: a -> b -> a"), "{e}");
+    assert!(
+        e.contains("stages form a cycle: b -> a -> b")
+            || e.contains("stages form a cycle: a -> b -> a"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -82,6 +103,38 @@ fn malformed_toml_names_the_line() {
 fn a_source_with_inputs_and_a_transform_without_are_rejected() {
     let text = "[pipeline]\nname = \"t\"\n[stages.p]\nkind = \"image_folder\"\npath = \"x\"\ninputs = [\"q\"]\n[stages.q]\nkind = \"filter_images\"\n";
     let e = error_text(text);
-    assert!(e.contains("p.toml:6: stage `p`: kind `image_folder` is a source and takes no `inputs`"), "{e}");
-    assert!(e.contains("p.toml:7: stage `q`: kind `filter_images` needs `inputs`"), "{e}");
+    assert!(
+        e.contains("p.toml:6: stage `p`: kind `image_folder` is a source and takes no `inputs`"),
+        "{e}"
+    );
+    assert!(
+        e.contains("p.toml:7: stage `q`: kind `filter_images` needs `inputs`"),
+        "{e}"
+    );
+}
+
+#[test]
+fn a_pipeline_built_in_rust_plans_like_its_toml() {
+    let cfg = |t: &str| -> toml::Table { toml::from_str(t).unwrap() };
+    let rust = PipelineFile::new("t", 0, Path::new("."))
+        .with_stage("photos", "image_folder", &[], &[], cfg("path = \"x\""))
+        .with_stage(
+            "sized",
+            "filter_images",
+            &["photos"],
+            &[],
+            cfg("min_side = 8"),
+        );
+    let from_rust = Plan::build(rust, &Registry::builtin()).unwrap();
+    let text = format!(
+        "{HEAD}\n[stages.sized]\nkind = \"filter_images\"\ninputs = [\"photos\"]\nmin_side = 8\n"
+    );
+    let from_toml = plan(&text).unwrap();
+    let fps = |p: &Plan| {
+        p.stages
+            .iter()
+            .map(|s| s.config_fingerprint.clone())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(fps(&from_rust), fps(&from_toml));
 }

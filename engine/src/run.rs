@@ -20,11 +20,13 @@ use weft_shards::{Counts, Manifest, WriterOptions, is_sample_schema};
 use crate::Error;
 use crate::fingerprint::{derive_seed, digest};
 use crate::markers::{
-    QUARANTINE_DIR, SplitMarker, StageMeta, clean_split, clean_temp_files, finalize, marker_path, read_marker, read_markers,
-    write_atomic,
+    QUARANTINE_DIR, SplitMarker, StageMeta, clean_split, clean_temp_files, finalize, marker_path,
+    read_marker, read_markers, write_atomic,
 };
 use crate::plan::{Plan, PlannedStage};
-use crate::stage::{InputDataset, Split, SplitContext, StageIo, quarantine_batch, quarantine_schema};
+use crate::stage::{
+    InputDataset, Split, SplitContext, StageIo, quarantine_batch, quarantine_schema,
+};
 
 /// How to run a plan.
 #[derive(Debug, Clone)]
@@ -117,11 +119,17 @@ pub struct RunReport {
 /// Runs `plan` as described by `opts`.
 pub fn run(plan: &Plan, opts: &RunOptions) -> Result<RunReport, Error> {
     if opts.world_size == 0 || opts.rank >= opts.world_size {
-        return Err(Error::Plan(format!("rank {} is outside world size {}", opts.rank, opts.world_size)));
+        return Err(Error::Plan(format!(
+            "rank {} is outside world size {}",
+            opts.rank, opts.world_size
+        )));
     }
     for name in &opts.only {
         if plan.stage(name).is_none() {
-            return Err(Error::Plan(format!("--stage `{name}`: no such stage in {}", plan.file.path.display())));
+            return Err(Error::Plan(format!(
+                "--stage `{name}`: no such stage in {}",
+                plan.file.path.display()
+            )));
         }
     }
     std::fs::create_dir_all(&opts.out).map_err(|e| Error::io(&opts.out, e))?;
@@ -133,7 +141,10 @@ pub fn run(plan: &Plan, opts: &RunOptions) -> Result<RunReport, Error> {
         stages: plan.stages.iter().map(|s| s.spec.name.clone()).collect(),
         sinks: plan.sinks(),
     };
-    write_atomic(&opts.out.join(RUN_FILE), &serde_json::to_vec_pretty(&summary).expect("summary json"))?;
+    write_atomic(
+        &opts.out.join(RUN_FILE),
+        &serde_json::to_vec_pretty(&summary).expect("summary json"),
+    )?;
 
     let bars = MultiProgress::with_draw_target(if opts.progress {
         ProgressDrawTarget::stderr()
@@ -169,7 +180,12 @@ pub fn run(plan: &Plan, opts: &RunOptions) -> Result<RunReport, Error> {
 }
 
 /// Reads an input stage's manifest, waiting for other ranks to finish it when there are any.
-fn input_dataset(out: &Path, name: &str, opts: &RunOptions, consumer: &str) -> Result<InputDataset, Error> {
+fn input_dataset(
+    out: &Path,
+    name: &str,
+    opts: &RunOptions,
+    consumer: &str,
+) -> Result<InputDataset, Error> {
     let dir = out.join(name);
     let path = dir.join(MANIFEST_FILE);
     let start = Instant::now();
@@ -185,17 +201,28 @@ fn input_dataset(out: &Path, name: &str, opts: &RunOptions, consumer: &str) -> R
         if opts.world_size == 1 || start.elapsed() > opts.wait_timeout {
             return Err(Error::Stage {
                 stage: consumer.to_string(),
-                msg: format!("input stage `{name}` is not complete ({} missing)", path.display()),
+                msg: format!(
+                    "input stage `{name}` is not complete ({} missing)",
+                    path.display()
+                ),
             });
         }
         std::thread::sleep(Duration::from_millis(250));
     }
 }
 
-fn run_stage(plan: &Plan, stage: &PlannedStage, opts: &RunOptions, bars: &MultiProgress) -> Result<StageReport, Error> {
+fn run_stage(
+    plan: &Plan,
+    stage: &PlannedStage,
+    opts: &RunOptions,
+    bars: &MultiProgress,
+) -> Result<StageReport, Error> {
     let started = Instant::now();
     let name = &stage.spec.name;
-    let stage_err = |msg: String| Error::Stage { stage: name.clone(), msg };
+    let stage_err = |msg: String| Error::Stage {
+        stage: name.clone(),
+        msg,
+    };
     let dir = opts.out.join(name);
     let main: Vec<InputDataset> = stage
         .spec
@@ -209,7 +236,10 @@ fn run_stage(plan: &Plan, stage: &PlannedStage, opts: &RunOptions, bars: &MultiP
         .iter()
         .map(|i| input_dataset(&opts.out, i, opts, name))
         .collect::<Result<_, _>>()?;
-    let ctx = SplitContext { inputs: main.clone(), base_dir: plan.file.base_dir() };
+    let ctx = SplitContext {
+        inputs: main.clone(),
+        base_dir: plan.file.base_dir(),
+    };
     let splits = stage.stage.splits(&ctx).map_err(stage_err)?;
 
     let mut input_fingerprints = BTreeMap::new();
@@ -256,12 +286,17 @@ fn run_stage(plan: &Plan, stage: &PlannedStage, opts: &RunOptions, bars: &MultiP
         clean_temp_files(&dir)?;
     }
 
-    let mine: Vec<&Split> = splits.iter().filter(|s| s.index % opts.world_size == opts.rank).collect();
+    let mine: Vec<&Split> = splits
+        .iter()
+        .filter(|s| s.index % opts.world_size == opts.rank)
+        .collect();
     let bar = bars.add(ProgressBar::new(mine.len() as u64));
     bar.set_style(
-        ProgressStyle::with_template("{prefix:>16} [{bar:30}] {pos}/{len} splits {msg} ({elapsed})")
-            .expect("template")
-            .progress_chars("=> "),
+        ProgressStyle::with_template(
+            "{prefix:>16} [{bar:30}] {pos}/{len} splits {msg} ({elapsed})",
+        )
+        .expect("template")
+        .progress_chars("=> "),
     );
     bar.set_prefix(name.clone());
     let rows = Mutex::new(0u64);
@@ -290,7 +325,15 @@ fn run_stage(plan: &Plan, stage: &PlannedStage, opts: &RunOptions, bars: &MultiP
     let splits_resumed = *resumed.lock().expect("lock");
     let splits_run = mine.len() as u64 - splits_resumed;
     match finalize(&dir, &meta)? {
-        Ok(m) => Ok(report(stage, StageStatus::Ran, &meta, splits_run, splits_resumed, &m, started)),
+        Ok(m) => Ok(report(
+            stage,
+            StageStatus::Ran,
+            &meta,
+            splits_run,
+            splits_resumed,
+            &m,
+            started,
+        )),
         Err(_missing) => {
             let markers = read_markers(&dir);
             let counts = mine_counts.into_inner().expect("lock");
@@ -352,9 +395,22 @@ fn run_split(
         .files
         .first()
         .or(split.items.first())
-        .map(|p| format!(" ({}{})", p.display(), if split.files.len() + split.items.len() > 1 { ", …" } else { "" }))
+        .map(|p| {
+            format!(
+                " ({}{})",
+                p.display(),
+                if split.files.len() + split.items.len() > 1 {
+                    ", …"
+                } else {
+                    ""
+                }
+            )
+        })
         .unwrap_or_default();
-    let fail = |msg: String| Error::Stage { stage: name.clone(), msg: format!("split {}{what}: {msg}", split.index) };
+    let fail = |msg: String| Error::Stage {
+        stage: name.clone(),
+        msg: format!("split {}{what}: {msg}", split.index),
+    };
     let mut io = StageIo {
         files: split.files.clone().into_iter(),
         current: None,
@@ -373,7 +429,9 @@ fn run_split(
     };
     stage.stage.process(split, &mut io).map_err(fail)?;
     let (shards, counts, quarantined) = io.finish().map_err(fail)?;
-    counts.check().map_err(|m| fail(format!("stage bug: {m}")))?;
+    counts
+        .check()
+        .map_err(|m| fail(format!("stage bug: {m}")))?;
     let quarantine = if quarantined.is_empty() {
         None
     } else {
@@ -384,7 +442,14 @@ fn run_split(
         weft_shards::writer::write_single_file(&path, quarantine_schema(), &[batch])?;
         Some(rel)
     };
-    let marker = SplitMarker { stage: meta.clone(), split: split.index, rank: opts.rank, shards, quarantine, counts };
+    let marker = SplitMarker {
+        stage: meta.clone(),
+        split: split.index,
+        rank: opts.rank,
+        shards,
+        quarantine,
+        counts,
+    };
     let json = serde_json::to_vec_pretty(&marker).map_err(|e| fail(e.to_string()))?;
     write_atomic(&marker_path(dir, split.index), &json)?;
     Ok(marker)
@@ -417,16 +482,34 @@ pub fn merge(out: &Path) -> Result<Vec<MergeReport>, Error> {
         // The newest config wins: the fingerprint most markers agree on.
         let mut votes: BTreeMap<&str, (usize, &StageMeta)> = BTreeMap::new();
         for m in markers.values() {
-            votes.entry(m.stage.fingerprint.as_str()).or_insert((0, &m.stage)).0 += 1;
+            votes
+                .entry(m.stage.fingerprint.as_str())
+                .or_insert((0, &m.stage))
+                .0 += 1;
         }
         let Some((_, meta)) = votes.values().max_by_key(|(n, _)| *n) else {
-            reports.push(MergeReport { stage: stage.clone(), complete: false, missing: Vec::new(), counts: None });
+            reports.push(MergeReport {
+                stage: stage.clone(),
+                complete: false,
+                missing: Vec::new(),
+                counts: None,
+            });
             continue;
         };
         let meta = (*meta).clone();
         match finalize(&dir, &meta)? {
-            Ok(m) => reports.push(MergeReport { stage: stage.clone(), complete: true, missing: Vec::new(), counts: Some(m.counts) }),
-            Err(missing) => reports.push(MergeReport { stage: stage.clone(), complete: false, missing, counts: None }),
+            Ok(m) => reports.push(MergeReport {
+                stage: stage.clone(),
+                complete: true,
+                missing: Vec::new(),
+                counts: Some(m.counts),
+            }),
+            Err(missing) => reports.push(MergeReport {
+                stage: stage.clone(),
+                complete: false,
+                missing,
+                counts: None,
+            }),
         }
     }
     let json = serde_json::to_vec_pretty(&reports).map_err(|e| Error::Plan(e.to_string()))?;

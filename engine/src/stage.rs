@@ -66,7 +66,10 @@ pub trait Stage: Send + Sync {
                 index: i as u64,
                 files: vec![f.clone()],
                 items: Vec::new(),
-                key: f.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
+                key: f
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default(),
             })
             .collect())
     }
@@ -135,10 +138,19 @@ impl StageIo {
                     None => self.current = None,
                 }
             }
-            let Some(file) = self.files.next() else { return Ok(None) };
+            let Some(file) = self.files.next() else {
+                return Ok(None);
+            };
             let shard = Shard::open(&file).map_err(|e| e.to_string())?;
-            let cols: Option<Vec<&str>> = self.projection.as_ref().map(|p| p.iter().map(String::as_str).collect());
-            self.current = Some(shard.read(cols.as_deref(), 256).map_err(|e| e.to_string())?);
+            let cols: Option<Vec<&str>> = self
+                .projection
+                .as_ref()
+                .map(|p| p.iter().map(String::as_str).collect());
+            self.current = Some(
+                shard
+                    .read(cols.as_deref(), 256)
+                    .map_err(|e| e.to_string())?,
+            );
         }
     }
 
@@ -173,11 +185,20 @@ impl StageIo {
         }
         self.counts.rows += batch.num_rows() as u64;
         if self.writer.is_none() {
-            let w = ShardWriter::new(&self.out_dir, &self.prefix, self.schema.clone(), self.writer_opts.clone())
-                .map_err(|e| e.to_string())?;
+            let w = ShardWriter::new(
+                &self.out_dir,
+                &self.prefix,
+                self.schema.clone(),
+                self.writer_opts.clone(),
+            )
+            .map_err(|e| e.to_string())?;
             self.writer = Some(w);
         }
-        self.writer.as_mut().expect("writer").write(batch).map_err(|e| e.to_string())
+        self.writer
+            .as_mut()
+            .expect("writer")
+            .write(batch)
+            .map_err(|e| e.to_string())
     }
 
     /// Drops `n` records on purpose, counted under `reason`.
@@ -188,9 +209,22 @@ impl StageIo {
     }
 
     /// Quarantines one record: it is kept in `quarantine/` with the reason and error text.
-    pub fn quarantine(&mut self, source: impl Into<String>, reason: &str, error: impl Into<String>) {
-        *self.counts.quarantined.entry(reason.to_string()).or_default() += 1;
-        self.quarantined.push(Quarantined { source: source.into(), reason: reason.into(), error: error.into() });
+    pub fn quarantine(
+        &mut self,
+        source: impl Into<String>,
+        reason: &str,
+        error: impl Into<String>,
+    ) {
+        *self
+            .counts
+            .quarantined
+            .entry(reason.to_string())
+            .or_default() += 1;
+        self.quarantined.push(Quarantined {
+            source: source.into(),
+            reason: reason.into(),
+            error: error.into(),
+        });
     }
 
     /// Seed for this split: derived from the pipeline seed, the stage name and the split index.
@@ -229,12 +263,15 @@ impl StageIo {
 
 /// Quarantined records as a batch of [`quarantine_schema`].
 pub fn quarantine_batch(stage: &str, split: u64, rows: &[Quarantined]) -> RecordBatch {
-    let col = |f: fn(&Quarantined) -> &str| Arc::new(StringArray::from_iter_values(rows.iter().map(f)));
+    let col =
+        |f: fn(&Quarantined) -> &str| Arc::new(StringArray::from_iter_values(rows.iter().map(f)));
     RecordBatch::try_new(
         quarantine_schema(),
         vec![
             Arc::new(StringArray::from_iter_values(rows.iter().map(|_| stage))),
-            Arc::new(arrow::array::UInt64Array::from_iter_values(rows.iter().map(|_| split))),
+            Arc::new(arrow::array::UInt64Array::from_iter_values(
+                rows.iter().map(|_| split),
+            )),
             col(|q| &q.source),
             col(|q| &q.reason),
             col(|q| &q.error),
@@ -247,10 +284,18 @@ pub fn quarantine_batch(stage: &str, split: u64, rows: &[Quarantined]) -> Record
 pub fn require_column(schema: &Schema, name: &str, dtype: &DataType) -> StageResult<()> {
     match schema.field_with_name(name) {
         Ok(f) if f.data_type().equals_datatype(dtype) => Ok(()),
-        Ok(f) => Err(format!("input column `{name}` has type {}, expected {dtype}", f.data_type())),
+        Ok(f) => Err(format!(
+            "input column `{name}` has type {}, expected {dtype}",
+            f.data_type()
+        )),
         Err(_) => Err(format!(
             "input has no column `{name}` ({dtype}); it has: {}",
-            schema.fields().iter().map(|f| f.name().as_str()).collect::<Vec<_>>().join(", ")
+            schema
+                .fields()
+                .iter()
+                .map(|f| f.name().as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
         )),
     }
 }

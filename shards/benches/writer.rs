@@ -86,7 +86,8 @@ fn main() {
             .cloned()
     };
     let rows: usize = arg("--rows").and_then(|v| v.parse().ok()).unwrap_or(2000);
-    let python = arg("--python").unwrap_or_else(|| ".venv/bin/python".into());
+    let python = arg("--python")
+        .unwrap_or_else(|| concat!(env!("CARGO_MANIFEST_DIR"), "/../.venv/bin/python").into());
     let row_group = 256usize;
     let dir = tempfile::tempdir().expect("tempdir");
     let batch = table(rows);

@@ -519,3 +519,74 @@ pub fn samples_from_batch(batch: &RecordBatch) -> Result<Vec<Sample>, Error> {
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn samples_survive_a_batch_round_trip() {
+        let photo = std::fs::read(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../examples/data/photos/chelsea.jpg"),
+        )
+        .unwrap();
+        let img = Image::from_encoded(photo, Some("chelsea.jpg".into())).unwrap();
+        assert_eq!(
+            (img.width, img.height, img.format.as_str()),
+            (451, 300, "jpeg")
+        );
+        let video = Video {
+            frames: vec![img.clone(), img.clone()],
+            timestamps: vec![0.0, 0.5],
+            fps: 25.0,
+            duration: 1.0,
+            path: Some("v.mp4".into()),
+        };
+        let mut meta = Map::new();
+        meta.insert("licence".into(), json!("cc0"));
+        let s = Sample::new(
+            "caption",
+            "test",
+            vec![
+                Message::new("system", vec![Content::text("Be brief.")]),
+                Message::new(
+                    "user",
+                    vec![
+                        Content::Image { index: 0 },
+                        Content::Video { index: 0 },
+                        Content::text("What?"),
+                    ],
+                ),
+                Message::new("assistant", vec![Content::text("A cat.")]),
+            ],
+            vec![img],
+            vec![video],
+            meta,
+        );
+        let empty = Sample::new("t", "s", vec![], vec![], vec![], Map::new());
+        let batch = samples_to_batch(&[s.clone(), empty.clone()]).unwrap();
+        assert_eq!(samples_from_batch(&batch).unwrap(), vec![s, empty]);
+    }
+
+    #[test]
+    fn ids_depend_on_content_not_meta() {
+        let mk = |text: &str, lic: &str| {
+            let mut meta = Map::new();
+            meta.insert("licence".into(), json!(lic));
+            Sample::new(
+                "t",
+                "s",
+                vec![Message::new("user", vec![Content::text(text)])],
+                vec![],
+                vec![],
+                meta,
+            )
+        };
+        assert_eq!(mk("a", "x").id, mk("a", "y").id);
+        assert_ne!(mk("a", "x").id, mk("b", "x").id);
+        assert_eq!(mk("a", "x").id.len(), 32);
+    }
+}

@@ -74,7 +74,10 @@ impl Stage for CaptionSamples {
                     io.drop_records("no_caption", 1);
                     continue;
                 };
-                let img = match Image::from_encoded(image.value(i).to_vec(), Some(path.value(i).to_string())) {
+                let img = match Image::from_encoded(
+                    image.value(i).to_vec(),
+                    Some(path.value(i).to_string()),
+                ) {
                     Ok(img) => img,
                     Err(e) => {
                         io.quarantine(path.value(i), "bad_image", e.to_string());
@@ -90,10 +93,20 @@ impl Stage for CaptionSamples {
                     meta.insert("licence".into(), Value::String(l.clone()));
                 }
                 let messages = vec![
-                    Message::new("user", vec![Content::Image { index: 0 }, Content::text(&self.cfg.prompt)]),
+                    Message::new(
+                        "user",
+                        vec![Content::Image { index: 0 }, Content::text(&self.cfg.prompt)],
+                    ),
                     Message::new("assistant", vec![Content::text(text)]),
                 ];
-                samples.push(Sample::new(&self.cfg.task, &self.cfg.source, messages, vec![img], vec![], meta));
+                samples.push(Sample::new(
+                    &self.cfg.task,
+                    &self.cfg.source,
+                    messages,
+                    vec![img],
+                    vec![],
+                    meta,
+                ));
             }
             let out = samples_to_batch(&samples).map_err(|e| e.to_string())?;
             io.emit(&out)?;

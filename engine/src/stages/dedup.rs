@@ -50,7 +50,9 @@ struct Groups {
 
 /// Builds `exact_duplicates`.
 pub fn build_groups(table: &toml::Table) -> Result<Arc<dyn Stage>, String> {
-    Ok(Arc::new(Groups { cfg: parse_config(table)? }))
+    Ok(Arc::new(Groups {
+        cfg: parse_config(table)?,
+    }))
 }
 
 impl Stage for Groups {
@@ -64,9 +66,22 @@ impl Stage for Groups {
 
     /// One split over everything: the global view.
     fn splits(&self, ctx: &SplitContext) -> StageResult<Vec<Split>> {
-        let files: Vec<_> = ctx.inputs.iter().flat_map(|i| i.shards.iter().cloned()).collect();
-        let key = files.iter().map(|f| f.display().to_string()).collect::<Vec<_>>().join("\n");
-        Ok(vec![Split { index: 0, files, items: Vec::new(), key }])
+        let files: Vec<_> = ctx
+            .inputs
+            .iter()
+            .flat_map(|i| i.shards.iter().cloned())
+            .collect();
+        let key = files
+            .iter()
+            .map(|f| f.display().to_string())
+            .collect::<Vec<_>>()
+            .join("\n");
+        Ok(vec![Split {
+            index: 0,
+            files,
+            items: Vec::new(),
+            key,
+        }])
     }
 
     fn process(&self, _split: &Split, io: &mut StageIo) -> StageResult<()> {
@@ -74,10 +89,15 @@ impl Stage for Groups {
         let mut best: BTreeMap<String, (String, u64)> = BTreeMap::new();
         let mut rows = 0u64;
         while let Some(batch) = io.next_batch()? {
-            let (key, order) = (str_col(&batch, &self.cfg.key)?, str_col(&batch, &self.cfg.order_by)?);
+            let (key, order) = (
+                str_col(&batch, &self.cfg.key)?,
+                str_col(&batch, &self.cfg.order_by)?,
+            );
             for i in 0..batch.num_rows() {
                 rows += 1;
-                let e = best.entry(key.value(i).to_string()).or_insert_with(|| (order.value(i).to_string(), 0));
+                let e = best
+                    .entry(key.value(i).to_string())
+                    .or_insert_with(|| (order.value(i).to_string(), 0));
                 e.1 += 1;
                 if order.value(i) < e.0.as_str() {
                     e.0 = order.value(i).to_string();
@@ -89,8 +109,12 @@ impl Stage for Groups {
             groups_schema(),
             vec![
                 Arc::new(StringArray::from_iter_values(best.keys())),
-                Arc::new(StringArray::from_iter_values(best.values().map(|v| v.0.as_str()))),
-                Arc::new(arrow::array::UInt64Array::from_iter_values(best.values().map(|v| v.1))),
+                Arc::new(StringArray::from_iter_values(
+                    best.values().map(|v| v.0.as_str()),
+                )),
+                Arc::new(arrow::array::UInt64Array::from_iter_values(
+                    best.values().map(|v| v.1),
+                )),
             ],
         )
         .map_err(|e| e.to_string())?;
@@ -107,7 +131,10 @@ struct DropDuplicates {
 
 /// Builds `drop_duplicates`.
 pub fn build_filter(table: &toml::Table) -> Result<Arc<dyn Stage>, String> {
-    Ok(Arc::new(DropDuplicates { cfg: parse_config(table)?, keep: OnceLock::new() }))
+    Ok(Arc::new(DropDuplicates {
+        cfg: parse_config(table)?,
+        keep: OnceLock::new(),
+    }))
 }
 
 impl DropDuplicates {
@@ -118,7 +145,10 @@ impl DropDuplicates {
                 for input in io.side_inputs() {
                     for file in &input.shards {
                         let shard = Shard::open(file).map_err(|e| e.to_string())?;
-                        for batch in shard.read(Some(&["key", "keep"]), 8192).map_err(|e| e.to_string())? {
+                        for batch in shard
+                            .read(Some(&["key", "keep"]), 8192)
+                            .map_err(|e| e.to_string())?
+                        {
                             let batch = batch.map_err(|e| e.to_string())?;
                             let (k, v) = (str_col(&batch, "key")?, str_col(&batch, "keep")?);
                             for i in 0..batch.num_rows() {
@@ -158,7 +188,10 @@ impl Stage for DropDuplicates {
     fn process(&self, _split: &Split, io: &mut StageIo) -> StageResult<()> {
         let keep = self.keep_table(io)?;
         while let Some(batch) = io.next_batch()? {
-            let (key, order) = (str_col(&batch, &self.cfg.key)?, str_col(&batch, &self.cfg.order_by)?);
+            let (key, order) = (
+                str_col(&batch, &self.cfg.key)?,
+                str_col(&batch, &self.cfg.order_by)?,
+            );
             let mut mask = Vec::with_capacity(batch.num_rows());
             for i in 0..batch.num_rows() {
                 match keep.get(key.value(i)) {
@@ -168,12 +201,17 @@ impl Stage for DropDuplicates {
                         mask.push(false);
                     }
                     None => {
-                        io.quarantine(order.value(i), "not_in_dedup_table", format!("key {} has no group", key.value(i)));
+                        io.quarantine(
+                            order.value(i),
+                            "not_in_dedup_table",
+                            format!("key {} has no group", key.value(i)),
+                        );
                         mask.push(false);
                     }
                 }
             }
-            let kept = arrow::compute::filter_record_batch(&batch, &mask.into()).map_err(|e| e.to_string())?;
+            let kept = arrow::compute::filter_record_batch(&batch, &mask.into())
+                .map_err(|e| e.to_string())?;
             io.emit(&kept)?;
         }
         Ok(())

@@ -71,12 +71,15 @@ impl Stage for FilterImages {
     fn process(&self, _split: &Split, io: &mut StageIo) -> StageResult<()> {
         while let Some(batch) = io.next_batch()? {
             let (w, h) = (i32_col(&batch, "width")?, i32_col(&batch, "height")?);
-            let verdicts: Vec<Option<&str>> = (0..batch.num_rows()).map(|i| self.verdict(w.value(i), h.value(i))).collect();
+            let verdicts: Vec<Option<&str>> = (0..batch.num_rows())
+                .map(|i| self.verdict(w.value(i), h.value(i)))
+                .collect();
             for v in verdicts.iter().flatten() {
                 io.drop_records(v, 1);
             }
             let keep = BooleanArray::from(verdicts.iter().map(|v| v.is_none()).collect::<Vec<_>>());
-            let kept = arrow::compute::filter_record_batch(&batch, &keep).map_err(|e| e.to_string())?;
+            let kept =
+                arrow::compute::filter_record_batch(&batch, &keep).map_err(|e| e.to_string())?;
             io.emit(&kept)?;
         }
         Ok(())

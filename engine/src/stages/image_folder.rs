@@ -22,7 +22,9 @@ fn default_files_per_split() -> usize {
     64
 }
 fn default_extensions() -> Vec<String> {
-    ["jpg", "jpeg", "png", "webp", "gif", "bmp", "tif", "tiff"].map(String::from).to_vec()
+    ["jpg", "jpeg", "png", "webp", "gif", "bmp", "tif", "tiff"]
+        .map(String::from)
+        .to_vec()
 }
 fn default_max_pixels() -> u64 {
     // The image crate's own decompression-bomb default is 512 MiB of allocation; 178 Mpx is
@@ -57,7 +59,10 @@ pub fn build(table: &toml::Table) -> Result<Arc<dyn Stage>, String> {
     if cfg.files_per_split == 0 {
         return Err("`files_per_split` must be at least 1".into());
     }
-    Ok(Arc::new(ImageFolder { cfg, captions: OnceLock::new() }))
+    Ok(Arc::new(ImageFolder {
+        cfg,
+        captions: OnceLock::new(),
+    }))
 }
 
 /// The output schema of `image_folder`.
@@ -103,11 +108,18 @@ impl ImageFolder {
     fn captions(&self, base: &Path) -> StageResult<&HashMap<String, String>> {
         self.captions
             .get_or_init(|| {
-                let Some(rel) = &self.cfg.captions else { return Ok(HashMap::new()) };
+                let Some(rel) = &self.cfg.captions else {
+                    return Ok(HashMap::new());
+                };
                 let path = base.join(rel);
-                let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+                let text = std::fs::read_to_string(&path)
+                    .map_err(|e| format!("{}: {e}", path.display()))?;
                 let mut map = HashMap::new();
-                for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+                for (i, line) in text
+                    .lines()
+                    .enumerate()
+                    .filter(|(_, l)| !l.trim().is_empty())
+                {
                     #[derive(Deserialize)]
                     struct Row {
                         file: String,
@@ -153,7 +165,12 @@ impl Stage for ImageFolder {
                     })
                     .collect::<Vec<_>>()
                     .join("\n");
-                Split { index: i as u64, files: Vec::new(), items: chunk.to_vec(), key }
+                Split {
+                    index: i as u64,
+                    files: Vec::new(),
+                    items: chunk.to_vec(),
+                    key,
+                }
             })
             .collect())
     }
@@ -170,7 +187,11 @@ impl Stage for ImageFolder {
         let mut caption_b = StringBuilder::new();
         for file in &split.items {
             io.add_input(1);
-            let rel = file.strip_prefix(&root).unwrap_or(file).to_string_lossy().replace('\\', "/");
+            let rel = file
+                .strip_prefix(&root)
+                .unwrap_or(file)
+                .to_string_lossy()
+                .replace('\\', "/");
             let shown = file.display().to_string();
             let bytes = match std::fs::read(file) {
                 Ok(b) => b,
@@ -195,7 +216,11 @@ impl Stage for ImageFolder {
                 }
             };
             if u64::from(w) * u64::from(h) > self.cfg.max_pixels {
-                io.quarantine(shown, "too_large", format!("{w}×{h} exceeds max_pixels {}", self.cfg.max_pixels));
+                io.quarantine(
+                    shown,
+                    "too_large",
+                    format!("{w}×{h} exceeds max_pixels {}", self.cfg.max_pixels),
+                );
                 continue;
             }
             if let Err(e) = weft_shards::image_check::check_image(&bytes) {

@@ -3,6 +3,7 @@
 export CARGO_TARGET_DIR := env_var_or_default("CARGO_TARGET_DIR", home_directory() / ".cache/weft/target")
 
 weft := CARGO_TARGET_DIR / "debug/weft"
+weft_release := CARGO_TARGET_DIR / "release/weft"
 
 # List the tasks.
 default:
@@ -15,6 +16,14 @@ setup:
 # Build the CLI (debug).
 build:
     cargo build -p weft
+
+# PDFs -> OCR, doc_parse, long_doc, interleaved and synthetic OCR shards. INPUT: a folder
+# (recursive), glob or list file of PDFs; relative paths are taken from where just was called.
+build-ocr-shards INPUT=(justfile_directory() / "pipelines/ocr/samples") OUT="out/ocr": setup
+    cargo build --release -p weft
+    cd '{{invocation_directory()}}' && input='{{INPUT}}' && case "$input" in /*) ;; *) input="$PWD/$input";; esac && \
+      '{{weft_release}}' run '{{justfile_directory()}}/pipelines/ocr/pipeline.toml' --out '{{OUT}}' --set "pages.path=$input" && \
+      '{{weft_release}}' shards validate '{{OUT}}' && '{{weft_release}}' shards stats '{{OUT}}'
 
 # Run the example caption pipeline on the bundled photos, then validate its shards.
 example OUT="out/captions": build

@@ -8,7 +8,8 @@ cd "$(dirname "$0")/.."
 
 APT_PACKAGES=(pkg-config clang libclang-dev
   libavcodec-dev libavformat-dev libavutil-dev libswscale-dev libswresample-dev
-  ffmpeg poppler-utils)
+  ffmpeg poppler-utils
+  fonts-noto-core fonts-noto-cjk)
 PY_PACKAGES=(pyarrow datasets pillow)
 
 log() { printf '\033[1msetup:\033[0m %s\n' "$*" >&2; }

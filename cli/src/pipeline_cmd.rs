@@ -37,6 +37,10 @@ pub struct RunArgs {
     /// Roll shard files at this many MiB.
     #[arg(long, default_value_t = 512)]
     shard_mib: u64,
+    /// Override a stage setting: `STAGE.KEY=VALUE` (VALUE parsed as TOML, else taken as a
+    /// string; relative paths resolve against the pipeline file's folder, as in the file).
+    #[arg(long = "set", value_name = "STAGE.KEY=VALUE")]
+    overrides: Vec<String>,
     /// Print the run report as JSON instead of a table.
     #[arg(long)]
     json: bool,
@@ -50,6 +54,9 @@ pub struct RunArgs {
 pub struct PlanArgs {
     /// Pipeline file (TOML).
     file: PathBuf,
+    /// Override a stage setting: `STAGE.KEY=VALUE`.
+    #[arg(long = "set", value_name = "STAGE.KEY=VALUE")]
+    overrides: Vec<String>,
 }
 
 /// Arguments of `weft merge`.
@@ -94,14 +101,24 @@ fn rank_and_world(args: &RunArgs) -> anyhow::Result<(u64, u64)> {
     Ok((rank, world))
 }
 
-fn load_plan(file: &Path) -> anyhow::Result<Plan> {
-    let pf = PipelineFile::load(file)?;
-    Ok(Plan::build(pf, &Registry::builtin())?)
+/// Every stage kind the CLI knows: the engine's built-ins and each pipeline's.
+pub fn registry() -> Registry {
+    let mut r = Registry::builtin();
+    weft_pipeline_ocr::register(&mut r);
+    r
+}
+
+fn load_plan(file: &Path, overrides: &[String]) -> anyhow::Result<Plan> {
+    let mut pf = PipelineFile::load(file)?;
+    for o in overrides {
+        pf.set(o)?;
+    }
+    Ok(Plan::build(pf, &registry())?)
 }
 
 /// `weft run`.
 pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
-    let plan = load_plan(&args.file)?;
+    let plan = load_plan(&args.file, &args.overrides)?;
     let (rank, world_size) = rank_and_world(&args)?;
     let mut opts = RunOptions::new(
         args.out
@@ -203,7 +220,7 @@ fn print_report(report: &RunReport) {
 
 /// `weft plan`.
 pub fn plan(args: PlanArgs) -> anyhow::Result<ExitCode> {
-    let plan = load_plan(&args.file)?;
+    let plan = load_plan(&args.file, &args.overrides)?;
     print!("{}", plan.render());
     Ok(ExitCode::SUCCESS)
 }

@@ -182,6 +182,36 @@ impl PipelineFile {
         self
     }
 
+    /// Applies a `STAGE.KEY=VALUE` override (from `weft run --set`). VALUE is parsed as a TOML
+    /// value when it is one (`3`, `true`, `["a"]`, `"quoted"`), else taken as a string.
+    pub fn set(&mut self, assignment: &str) -> Result<(), Error> {
+        let bad = |msg: String| Error::Plan(format!("--set {assignment}: {msg}"));
+        let (target, raw) = assignment
+            .split_once('=')
+            .ok_or_else(|| bad("expected STAGE.KEY=VALUE".into()))?;
+        let (stage, key) = target
+            .trim()
+            .split_once('.')
+            .ok_or_else(|| bad("expected STAGE.KEY=VALUE".into()))?;
+        let value = toml::from_str::<toml::Table>(&format!("v = {raw}"))
+            .ok()
+            .and_then(|mut t| t.remove("v"))
+            .unwrap_or_else(|| toml::Value::String(raw.to_string()));
+        let spec = self
+            .stages
+            .iter_mut()
+            .find(|s| s.name == stage)
+            .ok_or_else(|| bad(format!("no stage `{stage}` in {}", self.path.display())))?;
+        match key {
+            "kind" => return Err(bad("the kind of a stage cannot be overridden".into())),
+            "inputs" | "side_inputs" => return Err(bad("inputs cannot be overridden".into())),
+            _ => {
+                spec.config.insert(key.to_string(), value);
+            }
+        }
+        Ok(())
+    }
+
     /// The folder relative paths in stage configs are resolved against.
     pub fn base_dir(&self) -> PathBuf {
         self.path

@@ -138,3 +138,31 @@ fn a_pipeline_built_in_rust_plans_like_its_toml() {
     };
     assert_eq!(fps(&from_rust), fps(&from_toml));
 }
+
+#[test]
+fn overrides_set_typed_values_and_reject_unknown_stages() {
+    let mut file = PipelineFile::parse(
+        Path::new("p.toml"),
+        format!("{HEAD}\n[stages.sized]\nkind = \"filter_images\"\ninputs = [\"photos\"]\n"),
+    )
+    .unwrap();
+    file.set("sized.min_side=100").unwrap();
+    file.set("photos.path=/data/my photos").unwrap();
+    assert_eq!(file.stages[1].config["min_side"], toml::Value::Integer(100));
+    assert_eq!(
+        file.stages[0].config["path"],
+        toml::Value::String("/data/my photos".into())
+    );
+    assert!(
+        file.set("nope.x=1")
+            .unwrap_err()
+            .to_string()
+            .contains("no stage `nope`")
+    );
+    file.set("sized.min_sid=1").unwrap();
+    let e = Plan::build(file, &Registry::builtin())
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(e.contains("unknown field `min_sid`"), "{e}");
+}

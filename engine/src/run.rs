@@ -418,6 +418,7 @@ fn run_split(
         side: side.to_vec(),
         base_dir: plan.file.base_dir(),
         seed: derive_seed(plan.file.seed, name, split.index),
+        pipeline_seed: plan.file.seed,
         split: split.index,
         out_dir: dir.to_path_buf(),
         prefix: format!("r{:04}-s{:06}", opts.rank, split.index),

@@ -114,6 +114,7 @@ pub struct StageIo {
     pub(crate) side: Vec<InputDataset>,
     pub(crate) base_dir: PathBuf,
     pub(crate) seed: u64,
+    pub(crate) pipeline_seed: u64,
     pub(crate) split: u64,
     pub(crate) out_dir: PathBuf,
     pub(crate) prefix: String,
@@ -230,6 +231,12 @@ impl StageIo {
     /// Seed for this split: derived from the pipeline seed, the stage name and the split index.
     pub fn seed(&self) -> u64 {
         self.seed
+    }
+
+    /// The pipeline's seed as written in its file: for choices keyed by record (e.g. a prompt
+    /// per page id) that must not depend on how records were cut into splits.
+    pub fn pipeline_seed(&self) -> u64 {
+        self.pipeline_seed
     }
 
     /// The split's index.

@@ -25,7 +25,7 @@ use crate::Error;
 #[serde(deny_unknown_fields, default)]
 pub struct WriterOptions {
     /// Roll to a new file once a shard reaches about this many bytes (written bytes plus the
-    /// in-memory size of the open row group, checked every 64 rows at most).
+    /// in-memory size of the open row group, checked every ~1/16 of this size).
     pub target_bytes: u64,
     /// Roll to a new file once a shard holds this many rows.
     pub max_rows: u64,
@@ -240,8 +240,13 @@ impl ShardWriter {
     /// Appends a batch (its schema must match the writer's, metadata aside).
     pub fn write(&mut self, batch: &RecordBatch) -> Result<(), Error> {
         let batch = RecordBatch::try_new(self.schema.clone(), batch.columns().to_vec())?;
-        // Feed in slices so row-group and file limits are honoured within large batches.
-        let step = self.opts.row_group_rows.clamp(1, 64);
+        // Feed in slices so file limits are honoured within large batches: small enough that a
+        // file overshoots its byte target by at most ~1/16, large enough that per-call overhead
+        // stays negligible (each slice is one `ArrowWriter::write`).
+        let row_bytes = (batch.get_array_memory_size() / batch.num_rows().max(1)).max(1) as u64;
+        let step = usize::try_from(self.opts.target_bytes / 16 / row_bytes)
+            .unwrap_or(usize::MAX)
+            .clamp(1, self.opts.row_group_rows.max(1));
         let mut offset = 0;
         while offset < batch.num_rows() {
             let in_shard = self.open.as_ref().map_or(0, |s| s.rows);

@@ -1,5 +1,6 @@
 //! End-to-end tests of the `weft` binary (one test binary for the whole CLI, to keep builds short).
 
 mod common;
+mod ocr_pipeline;
 mod pipeline_runs;
 mod shards_cmds;

@@ -44,5 +44,10 @@ lint:
 bench-writer:
     cargo bench -p weft-shards --bench writer
 
+# PDF benchmark: weft vs PyMuPDF and pypdf (text with positions, rendering), same files.
+bench-pdf FOLDER="": setup
+    .venv/bin/python -c "import pymupdf, pypdf" 2>/dev/null || .venv/bin/python -m pip install -q pymupdf pypdf
+    cargo bench -p weft-pipeline-ocr --bench pdf -- {{FOLDER}}
+
 # Lints, then tests.
 ci: lint test

@@ -29,6 +29,28 @@ pub struct Split {
     pub key: String,
 }
 
+impl Split {
+    /// The single split of a global phase: every shard of every main input, in order.
+    pub fn global(ctx: &SplitContext) -> Split {
+        let files: Vec<PathBuf> = ctx
+            .inputs
+            .iter()
+            .flat_map(|i| i.shards.iter().cloned())
+            .collect();
+        let key = files
+            .iter()
+            .map(|f| f.display().to_string())
+            .collect::<Vec<_>>()
+            .join("\n");
+        Split {
+            index: 0,
+            files,
+            items: Vec::new(),
+            key,
+        }
+    }
+}
+
 /// An upstream stage's finished output as seen by a downstream stage.
 #[derive(Debug, Clone)]
 pub struct InputDataset {

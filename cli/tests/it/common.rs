@@ -30,3 +30,39 @@ pub fn run_weft(args: &[&str], expect_ok: bool) -> Output {
     }
     out
 }
+
+/// Loads shards with Hugging Face `datasets` (through the project venv, or `$WEFT_PYTHON`) via
+/// `tests/python/check_hf_datasets.py`; returns what the script saw.
+pub fn hf_datasets_check(out: &Path, hf_home: &Path) -> serde_json::Value {
+    let python = std::env::var("WEFT_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| repo_root().join(".venv/bin/python"));
+    assert!(
+        python.exists(),
+        "{} missing: run `just setup` (scripts/setup.sh) to create the venv with datasets and pyarrow",
+        python.display()
+    );
+    let shards: Vec<String> = weft_shards::resolve_paths(&[out.display().to_string()])
+        .unwrap()
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect();
+    let check = Command::new(&python)
+        .arg(repo_root().join("tests/python/check_hf_datasets.py"))
+        .args(&shards)
+        .env("HF_DATASETS_OFFLINE", "1")
+        .env("HF_HOME", hf_home)
+        .output()
+        .unwrap();
+    assert!(
+        check.status.success(),
+        "datasets check failed:\n{}",
+        String::from_utf8_lossy(&check.stderr)
+    );
+    let last = check
+        .stdout
+        .split(|b| *b == b'\n')
+        .rfind(|l| !l.is_empty())
+        .unwrap();
+    serde_json::from_slice(last).unwrap()
+}

@@ -4,13 +4,12 @@
 //! answers are right.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::OnceLock;
 
-use serde_json::Value;
 use weft_shards::{Content, Manifest, Sample, resolve_paths, samples_from_batch};
 
-use crate::common::{repo_root, run_weft};
+use crate::common::{hf_datasets_check, repo_root, run_weft};
 
 struct Run {
     _tmp: tempfile::TempDir,
@@ -156,8 +155,26 @@ fn every_file_and_page_is_written_dropped_or_quarantined() {
     );
     // Every page row of the opened files reaches page_filter.
     assert_eq!(manifest("usable").counts.input, pages.counts.rows);
-    // The scans (linn, epson, Vicksburg's six pages under an OCR layer) need OCR.
+    // The scans need OCR: linn and epson have no text layer, Vicksburg's pages carry an
+    // invisible OCR layer; born-digital pages do not.
     assert!(manifest("usable").counts.dropped["needs_ocr"] >= 8);
+    let mut verdicts: BTreeMap<String, Option<String>> = BTreeMap::new();
+    for f in resolve_paths(&[run().out.join("pages").display().to_string()]).unwrap() {
+        for b in weft_shards::reader::read_all(&f).unwrap() {
+            for row in weft_pipeline_ocr::stages::page_schema::pages_from_batch(&b).unwrap() {
+                assert_eq!(row.needs_ocr, row.quality.is_some());
+                verdicts.insert(format!("{}#{}", row.doc_path, row.page + 1), row.quality);
+            }
+        }
+    }
+    assert_eq!(verdicts["linn.pdf#1"].as_deref(), Some("no_text_layer"));
+    assert_eq!(verdicts["epson.pdf#1"].as_deref(), Some("no_text_layer"));
+    assert!((1..=6).all(
+        |p| verdicts[&format!("Seige_of_Vicksburg_Sample_OCR.pdf#{p}")].as_deref()
+            == Some("ocr_layer")
+    ));
+    assert_eq!(verdicts["pdflatex-outline.pdf#1"], None);
+    assert_eq!(verdicts["multilang.pdf#1"], None);
 }
 
 #[test]
@@ -308,34 +325,7 @@ fn long_doc_answers_are_computed_from_the_pages() {
 
 #[test]
 fn ocr_shards_load_in_hf_datasets() {
-    let python = std::env::var("WEFT_PYTHON")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| repo_root().join(".venv/bin/python"));
-    let shards: Vec<String> = resolve_paths(&[run().out.display().to_string()])
-        .unwrap()
-        .iter()
-        .map(|p| p.display().to_string())
-        .collect();
-    let check = std::process::Command::new(&python)
-        .arg(repo_root().join("tests/python/check_hf_datasets.py"))
-        .args(&shards)
-        .env("HF_DATASETS_OFFLINE", "1")
-        .env("HF_HOME", Path::new(&run().out).join("hf"))
-        .output()
-        .unwrap();
-    assert!(
-        check.status.success(),
-        "{}",
-        String::from_utf8_lossy(&check.stderr)
-    );
-    let seen: Value = serde_json::from_slice(
-        check
-            .stdout
-            .split(|b| *b == b'\n')
-            .rfind(|l| !l.is_empty())
-            .unwrap(),
-    )
-    .unwrap();
+    let seen = hf_datasets_check(&run().out, &run().out.join("hf"));
     assert_eq!(
         seen["tasks"],
         serde_json::json!(["doc_parse", "interleaved", "long_doc", "ocr", "ocr_synth"])

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use weft_shards::{Manifest, resolve_paths};
 
-use crate::common::{repo_root, run_weft, weft};
+use crate::common::{hf_datasets_check, repo_root, run_weft, weft};
 
 fn photos_dir() -> PathBuf {
     repo_root().join("examples/data/photos")
@@ -128,39 +128,7 @@ fn example_pipeline_validates_and_loads_in_hf_datasets() {
     assert_eq!(samples["counts"]["rows"], 6, "{report}");
     run_weft(&["shards", "validate", out.to_str().unwrap()], true);
 
-    let python = std::env::var("WEFT_PYTHON")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| repo_root().join(".venv/bin/python"));
-    assert!(
-        python.exists(),
-        "{} missing: run `just setup` (scripts/setup.sh) to create the venv with datasets and pyarrow",
-        python.display()
-    );
-    let shards: Vec<String> = resolve_paths(&[out.display().to_string()])
-        .unwrap()
-        .iter()
-        .map(|p| p.display().to_string())
-        .collect();
-    let check = std::process::Command::new(&python)
-        .arg(repo_root().join("tests/python/check_hf_datasets.py"))
-        .args(&shards)
-        .env("HF_DATASETS_OFFLINE", "1")
-        .env("HF_HOME", tmp.path().join("hf"))
-        .output()
-        .unwrap();
-    assert!(
-        check.status.success(),
-        "datasets check failed:\n{}",
-        String::from_utf8_lossy(&check.stderr)
-    );
-    let seen: Value = serde_json::from_slice(
-        check
-            .stdout
-            .split(|b| *b == b'\n')
-            .rfind(|l| !l.is_empty())
-            .unwrap(),
-    )
-    .unwrap();
+    let seen = hf_datasets_check(&out, &tmp.path().join("hf"));
     assert_eq!(seen["rows"], 6);
     assert_eq!(seen["images"], 6);
     assert_eq!(seen["roles"], serde_json::json!(["assistant", "user"]));

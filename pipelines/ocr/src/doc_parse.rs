@@ -48,6 +48,8 @@ pub struct Region {
     pub text: String,
     /// Table cells, row by row (tables only).
     pub cells: Vec<Vec<String>>,
+    /// Index into the page's figures (figures only).
+    pub figure: Option<usize>,
 }
 
 /// The body font size of a page: the most common size, weighted by characters.
@@ -182,10 +184,11 @@ pub fn regions(blocks: &[Block], figures: &[Rect]) -> Vec<Region> {
                 bbox: b.bbox,
                 text: b.text(),
                 cells,
+                figure: None,
             }
         })
         .collect();
-    for fig in figures {
+    for (i, fig) in figures.iter().enumerate() {
         let at = out
             .iter()
             .position(|r| r.bbox.y0 >= fig.y0 && r.kind != Kind::Figure)
@@ -197,6 +200,7 @@ pub fn regions(blocks: &[Block], figures: &[Rect]) -> Vec<Region> {
                 bbox: *fig,
                 text: String::new(),
                 cells: vec![],
+                figure: Some(i),
             },
         );
     }

@@ -72,15 +72,14 @@ struct Piece {
 impl Interleaved {
     fn pieces(&self, page: &PageRow) -> Vec<Piece> {
         let boxes: Vec<_> = page.figures.iter().map(|f| f.bbox).collect();
-        let mut next_figure = 0;
         let mut out = Vec::new();
         for r in regions(&page.layout.blocks, &boxes) {
             let flat = r.text.split_whitespace().collect::<Vec<_>>().join(" ");
             let item = match r.kind {
                 Kind::Figure => {
-                    // Regions list figures in the order of `page.figures`.
-                    let f = &page.figures[next_figure];
-                    next_figure += 1;
+                    let Some(f) = r.figure.and_then(|i| page.figures.get(i)) else {
+                        continue;
+                    };
                     let Ok(tokens) = self.vision.image_tokens(f.width, f.height) else {
                         continue;
                     };

@@ -97,22 +97,7 @@ impl Stage for NearDuplicates {
     }
 
     fn splits(&self, ctx: &SplitContext) -> StageResult<Vec<Split>> {
-        let files: Vec<_> = ctx
-            .inputs
-            .iter()
-            .flat_map(|i| i.shards.iter().cloned())
-            .collect();
-        let key = files
-            .iter()
-            .map(|f| f.display().to_string())
-            .collect::<Vec<_>>()
-            .join("\n");
-        Ok(vec![Split {
-            index: 0,
-            files,
-            items: Vec::new(),
-            key,
-        }])
+        Ok(vec![Split::global(ctx)])
     }
 
     fn process(&self, _split: &Split, io: &mut StageIo) -> StageResult<()> {

@@ -206,7 +206,15 @@ impl PdfPages {
         let geometry = match doc.page_geometry(idx) {
             Ok(g) => g,
             Err(e) => {
-                return PageRow::failed(doc_id, doc_path, i, pages, None, e.reason(), e.to_string());
+                return PageRow::failed(
+                    doc_id,
+                    doc_path,
+                    i,
+                    pages,
+                    None,
+                    e.reason(),
+                    e.to_string(),
+                );
             }
         };
         let fail = |status: &str, err: String| {

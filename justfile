@@ -3,7 +3,6 @@
 export CARGO_TARGET_DIR := env_var_or_default("CARGO_TARGET_DIR", home_directory() / ".cache/weft/target")
 
 weft := CARGO_TARGET_DIR / "debug/weft"
-weft_release := CARGO_TARGET_DIR / "release/weft"
 
 # List the tasks.
 default:
@@ -19,11 +18,12 @@ build:
 
 # PDFs -> OCR, doc_parse, long_doc, interleaved and synthetic OCR shards. INPUT: a folder
 # (recursive), glob or list file of PDFs; relative paths are taken from where just was called.
-build-ocr-shards INPUT=(justfile_directory() / "pipelines/ocr/samples") OUT="out/ocr": setup
-    cargo build --release -p weft
+# Uses the binary `just test` builds (the OCR path is optimised in the dev profile, see
+# Cargo.toml), so the first run compiles once; `cargo build --release -p weft` for big corpora.
+build-ocr-shards INPUT=(justfile_directory() / "pipelines/ocr/samples") OUT="out/ocr": setup build
     cd '{{invocation_directory()}}' && input='{{INPUT}}' && case "$input" in /*) ;; *) input="$PWD/$input";; esac && \
-      '{{weft_release}}' run '{{justfile_directory()}}/pipelines/ocr/pipeline.toml' --out '{{OUT}}' --set "pages.path=$input" && \
-      '{{weft_release}}' shards validate '{{OUT}}' && '{{weft_release}}' shards stats '{{OUT}}'
+      '{{weft}}' run '{{justfile_directory()}}/pipelines/ocr/pipeline.toml' --out '{{OUT}}' --set "pages.path=$input" && \
+      '{{weft}}' shards validate '{{OUT}}' && '{{weft}}' shards stats '{{OUT}}'
 
 # Run the example caption pipeline on the bundled photos, then validate its shards.
 example OUT="out/captions": build

@@ -151,21 +151,6 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn human_bytes(b: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut v = b as f64;
-    let mut u = 0;
-    while v >= 1024.0 && u < UNITS.len() - 1 {
-        v /= 1024.0;
-        u += 1;
-    }
-    if u == 0 {
-        format!("{b} B")
-    } else {
-        format!("{v:.1} {}", UNITS[u])
-    }
-}
-
 fn print_report(report: &RunReport) {
     let mut t = Table::new();
     t.load_preset(UTF8_FULL_CONDENSED);
@@ -195,7 +180,7 @@ fn print_report(report: &RunReport) {
             s.counts.quarantined_total().to_string(),
             s.counts.rows.to_string(),
             s.shards.to_string(),
-            human_bytes(s.bytes),
+            crate::shards_cmd::human_bytes(s.bytes),
             format!("{:.2}s", s.seconds),
         ]);
     }

@@ -143,7 +143,7 @@ fn example_pipeline_validates_and_loads_in_hf_datasets() {
 #[test]
 fn sigkill_at_any_point_then_rerun_gives_byte_identical_output() {
     let tmp = tempfile::tempdir().unwrap();
-    make_photos(&tmp.path().join("photos"), 4);
+    make_photos(&tmp.path().join("photos"), 6);
     let p = pipeline(tmp.path(), 1, "");
     let reference = tmp.path().join("ref");
     run_weft(
@@ -207,7 +207,7 @@ fn sigkill_at_any_point_then_rerun_gives_byte_identical_output() {
     for (k, v) in &a {
         assert!(b[k] == *v, "{k} differs after kill and resume");
     }
-    assert_eq!(manifest(&out, "samples").counts.rows, 24);
+    assert_eq!(manifest(&out, "samples").counts.rows, 36);
 }
 
 #[test]

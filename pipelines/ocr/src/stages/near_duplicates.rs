@@ -59,13 +59,23 @@ fn find(parent: &mut [usize], mut x: usize) -> usize {
 /// Groups of near-duplicate texts: for each input index, the index of its group's
 /// representative (the smallest uid, since `uids` are sorted).
 pub fn group(texts: &[String], threshold: f32) -> Vec<usize> {
-    let sigs: Vec<Vec<u64>> = texts.iter().map(|t| minhash(&shingles(t))).collect();
-    let mut parent: Vec<usize> = (0..texts.len()).collect();
+    let sigs: Vec<Option<Vec<u64>>> = texts.iter().map(|t| signature(t)).collect();
+    group_signatures(&sigs, threshold)
+}
+
+/// The MinHash signature of a page's text; `None` for pages without text, which are never
+/// duplicates of each other.
+pub fn signature(text: &str) -> Option<Vec<u64>> {
+    (!text.trim().is_empty()).then(|| minhash(&shingles(text)))
+}
+
+/// [`group`] over precomputed signatures (the stage keeps only these, ~1 KiB per page, not
+/// the texts).
+pub fn group_signatures(sigs: &[Option<Vec<u64>>], threshold: f32) -> Vec<usize> {
+    let mut parent: Vec<usize> = (0..sigs.len()).collect();
     let mut buckets: HashMap<(usize, u64), Vec<usize>> = HashMap::new();
     for (i, sig) in sigs.iter().enumerate() {
-        if texts[i].trim().is_empty() {
-            continue; // empty pages are not duplicates of each other
-        }
+        let Some(sig) = sig else { continue };
         for (band, key) in band_keys(sig).into_iter().enumerate() {
             buckets.entry((band, key)).or_default().push(i);
         }
@@ -76,7 +86,10 @@ pub fn group(texts: &[String], threshold: f32) -> Vec<usize> {
         let members = &buckets[&k];
         for &j in &members[1..] {
             let i = members[0];
-            if similarity(&sigs[i], &sigs[j]) >= threshold {
+            let (Some(si), Some(sj)) = (&sigs[i], &sigs[j]) else {
+                continue;
+            };
+            if similarity(si, sj) >= threshold {
                 let (a, b) = (find(&mut parent, i), find(&mut parent, j));
                 if a != b {
                     parent[a.max(b)] = a.min(b);
@@ -84,7 +97,7 @@ pub fn group(texts: &[String], threshold: f32) -> Vec<usize> {
             }
         }
     }
-    (0..texts.len()).map(|i| find(&mut parent, i)).collect()
+    (0..sigs.len()).map(|i| find(&mut parent, i)).collect()
 }
 
 impl Stage for NearDuplicates {
@@ -102,18 +115,18 @@ impl Stage for NearDuplicates {
 
     fn process(&self, _split: &Split, io: &mut StageIo) -> StageResult<()> {
         io.project(&["uid", "text"]);
-        let mut pages: BTreeMap<String, String> = BTreeMap::new();
+        let mut pages: BTreeMap<String, Option<Vec<u64>>> = BTreeMap::new();
         while let Some(batch) = io.next_batch()? {
             let (uid, text) = (
                 batch.column(0).as_string::<i32>(),
                 batch.column(1).as_string::<i32>(),
             );
             for r in 0..batch.num_rows() {
-                pages.insert(uid.value(r).to_string(), text.value(r).to_string());
+                pages.insert(uid.value(r).to_string(), signature(text.value(r)));
             }
         }
-        let (uids, texts): (Vec<String>, Vec<String>) = pages.into_iter().unzip();
-        let reps = group(&texts, self.cfg.threshold);
+        let (uids, sigs): (Vec<String>, Vec<Option<Vec<u64>>>) = pages.into_iter().unzip();
+        let reps = group_signatures(&sigs, self.cfg.threshold);
         let mut members = vec![0u64; uids.len()];
         for &r in &reps {
             members[r] += 1;

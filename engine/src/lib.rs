@@ -14,6 +14,7 @@
 //! - [`stages`]: built-in stage kinds (image folders, filters, caption samples, exact dedup).
 
 pub mod fingerprint;
+pub mod inputs;
 pub mod markers;
 pub mod pipeline_file;
 pub mod plan;

@@ -15,6 +15,7 @@ use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
+use crate::inputs::{file_key, relative, resolve_inputs};
 use crate::registry::parse_config;
 use crate::stage::{Split, SplitContext, Stage, StageIo, StageResult};
 
@@ -78,28 +79,6 @@ pub fn schema() -> SchemaRef {
     ]))
 }
 
-fn list_files(root: &Path, exts: &[String]) -> Result<Vec<PathBuf>, String> {
-    let mut out = Vec::new();
-    let mut stack = vec![root.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        let entries = std::fs::read_dir(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-        for e in entries {
-            let p = e.map_err(|e| format!("{}: {e}", dir.display()))?.path();
-            if p.is_dir() {
-                stack.push(p);
-            } else if p
-                .extension()
-                .and_then(|x| x.to_str())
-                .is_some_and(|x| exts.iter().any(|e| e.eq_ignore_ascii_case(x)))
-            {
-                out.push(p);
-            }
-        }
-    }
-    out.sort();
-    Ok(out)
-}
-
 impl ImageFolder {
     fn root(&self, base: &Path) -> PathBuf {
         base.join(&self.cfg.path)
@@ -146,23 +125,15 @@ impl Stage for ImageFolder {
         if !root.is_dir() {
             return Err(format!("{}: not a folder", root.display()));
         }
-        let files = list_files(&root, &self.cfg.extensions)?;
+        let exts: Vec<&str> = self.cfg.extensions.iter().map(String::as_str).collect();
+        let files = resolve_inputs(&ctx.base_dir, &self.cfg.path, &exts)?;
         Ok(files
             .chunks(self.cfg.files_per_split)
             .enumerate()
             .map(|(i, chunk)| {
                 let key = chunk
                     .iter()
-                    .map(|p| {
-                        let md = std::fs::metadata(p).ok();
-                        let mtime = md
-                            .as_ref()
-                            .and_then(|m| m.modified().ok())
-                            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-                            .map_or(0, |d| d.as_nanos());
-                        let rel = p.strip_prefix(&root).unwrap_or(p).display().to_string();
-                        format!("{rel}:{}:{mtime}", md.map_or(0, |m| m.len()))
-                    })
+                    .map(|p| file_key(&root, p))
                     .collect::<Vec<_>>()
                     .join("\n");
                 Split {
@@ -187,11 +158,7 @@ impl Stage for ImageFolder {
         let mut caption_b = StringBuilder::new();
         for file in &split.items {
             io.add_input(1);
-            let rel = file
-                .strip_prefix(&root)
-                .unwrap_or(file)
-                .to_string_lossy()
-                .replace('\\', "/");
+            let rel = relative(&root, file);
             let shown = file.display().to_string();
             let bytes = match std::fs::read(file) {
                 Ok(b) => b,

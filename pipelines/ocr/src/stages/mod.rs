@@ -10,7 +10,6 @@
 //! ```
 
 mod common;
-mod inputs;
 mod interleaved;
 mod long_doc;
 mod near_duplicates;

@@ -14,10 +14,10 @@ use std::time::{Duration, Instant};
 use arrow::datatypes::SchemaRef;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
+use weft_engine::inputs::{file_key, relative, resolve_inputs};
 use weft_engine::registry::parse_config;
 use weft_engine::stage::{Split, SplitContext, Stage, StageIo, StageResult};
 
-use super::inputs::{file_key, relative, resolve_inputs};
 use super::page_schema::{Figure, Layout, PageRow, page_schema, pages_to_batch};
 use crate::pdf::{Limits, PdfDocument, PlacedImage};
 use crate::quality::{assess, language};

@@ -1,5 +1,6 @@
-//! Resolving a stage's `path` setting into a sorted list of input files: a folder (searched
-//! recursively), a glob, or a list file (`.txt`/`.lst`, one path per line, `#` comments).
+//! Resolving a source stage's `path` setting into a sorted list of input files — a folder
+//! (searched recursively), a glob, or a list file (one path per line, `#` comments) — and the
+//! identity of each file for stage fingerprints. Shared by every source stage.
 
 use std::path::{Path, PathBuf};
 

@@ -165,6 +165,10 @@ impl PdfPages {
         };
         let doc_meta = serde_json::to_string(&doc.metadata()).unwrap_or_else(|_| "{}".into());
         let pages = doc.page_count() as u32;
+        if pages == 0 {
+            io.quarantine(shown, "no_pages", "the PDF has no pages");
+            return Ok(());
+        }
         let mut rows = Vec::new();
         for i in 0..pages {
             let row = self.page(

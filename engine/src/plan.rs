@@ -51,6 +51,26 @@ impl Plan {
         // Kinds, configs and input references.
         let mut built: BTreeMap<String, (Arc<dyn Stage>, bool)> = BTreeMap::new();
         for spec in &file.stages {
+            // Stage names become folder names under the output folder.
+            let reserved = spec.name.starts_with('_')
+                || spec.name == "quarantine"
+                || spec.name == "stats.json";
+            if spec.name.is_empty()
+                || reserved
+                || !spec
+                    .name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+            {
+                errors.push(file.error(
+                    spec.line,
+                    format!(
+                        "stage name `{}`: use letters, digits, `_` and `-`, not starting with `_`",
+                        spec.name
+                    ),
+                ));
+                continue;
+            }
             let Some(kind) = registry.get(&spec.kind) else {
                 let known: Vec<_> = registry.kinds().map(|k| k.name).collect();
                 errors.push(file.error(

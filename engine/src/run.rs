@@ -275,7 +275,9 @@ fn run_stage(
             return Ok(report(stage, StageStatus::Cached, &meta, 0, 0, &m, started));
         }
         if opts.world_size == 1 {
-            // A single rank owns the whole folder: clear the stale output at once.
+            // A single rank owns the whole folder: clear the stale output at once, manifest
+            // first so that a kill half-way never leaves a manifest naming deleted shards.
+            std::fs::remove_file(&manifest_path).map_err(|e| Error::io(&manifest_path, e))?;
             std::fs::remove_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
         } else {
             let _ = std::fs::remove_file(&manifest_path);
@@ -480,15 +482,14 @@ pub fn merge(out: &Path) -> Result<Vec<MergeReport>, Error> {
     for stage in &summary.stages {
         let dir = out.join(stage);
         let markers = read_markers(&dir);
-        // The newest config wins: the fingerprint most markers agree on.
-        let mut votes: BTreeMap<&str, (usize, &StageMeta)> = BTreeMap::new();
-        for m in markers.values() {
-            votes
-                .entry(m.stage.fingerprint.as_str())
-                .or_insert((0, &m.stage))
-                .0 += 1;
-        }
-        let Some((_, meta)) = votes.values().max_by_key(|(n, _)| *n) else {
+        // The current config is the one of the most recently committed split: markers of an
+        // older config are never deleted on multi-rank runs and may outnumber the current ones.
+        let newest = markers.values().max_by_key(|m| {
+            std::fs::metadata(marker_path(&dir, m.split))
+                .and_then(|md| md.modified())
+                .ok()
+        });
+        let Some(meta) = newest.map(|m| m.stage.clone()) else {
             reports.push(MergeReport {
                 stage: stage.clone(),
                 complete: false,
@@ -497,7 +498,6 @@ pub fn merge(out: &Path) -> Result<Vec<MergeReport>, Error> {
             });
             continue;
         };
-        let meta = (*meta).clone();
         match finalize(&dir, &meta)? {
             Ok(m) => reports.push(MergeReport {
                 stage: stage.clone(),

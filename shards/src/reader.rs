@@ -55,6 +55,12 @@ fn resolve_one(path: &Path, out: &mut Vec<PathBuf>) -> Result<(), Error> {
         out.extend(m.shards.iter().map(|s| path.join(&s.file)));
         return Ok(());
     }
+    if path.join("_markers").is_dir() {
+        return Err(Error::Corrupt {
+            path: path.to_path_buf(),
+            reason: "stage output is incomplete (no manifest.json yet): finish the run, or `weft merge` the ranks' output".into(),
+        });
+    }
     let run = path.join(RUN_FILE);
     if run.is_file() {
         let text = std::fs::read_to_string(&run).map_err(|e| Error::io(&run, e))?;

@@ -76,7 +76,10 @@ pub fn for_each_doc(
     let mut current: Vec<PageRow> = Vec::new();
     while let Some(batch) = io.next_batch()? {
         for row in super::page_schema::pages_from_batch(&batch)? {
-            if current.last().is_some_and(|r| r.doc_id != row.doc_id) {
+            if current
+                .last()
+                .is_some_and(|r| r.doc_id != row.doc_id || r.doc_path != row.doc_path)
+            {
                 f(io, std::mem::take(&mut current))?;
             }
             current.push(row);

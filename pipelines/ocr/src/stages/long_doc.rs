@@ -219,6 +219,10 @@ impl LongDoc {
             }
         }
         let n = chunk.len();
+        if chosen.is_empty() {
+            io.drop_records("no_questions", n as u64);
+            return Ok(());
+        }
         let mut messages = Vec::new();
         for (i, qa) in chosen.iter().enumerate() {
             let mut content = Vec::new();
@@ -287,7 +291,15 @@ impl Stage for LongDoc {
                         Ok(())
                     };
                 for page in run {
-                    let cost = vision_tokens(&self.vision, &page)? + 2; // + vision start/end
+                    let cost = match vision_tokens(&self.vision, &page) {
+                        Ok(t) => t + 2, // + vision start/end
+                        Err(e) => {
+                            flush(io, &mut chunk, used)?;
+                            used = 0;
+                            io.quarantine(page.uid(), "image_size", e);
+                            continue;
+                        }
+                    };
                     if cost > room {
                         flush(io, &mut chunk, used)?;
                         used = 0;

@@ -117,12 +117,20 @@ impl Stage for NearDuplicates {
         io.project(&["uid", "text"]);
         let mut pages: BTreeMap<String, Option<Vec<u64>>> = BTreeMap::new();
         while let Some(batch) = io.next_batch()? {
-            let (uid, text) = (
-                batch.column(0).as_string::<i32>(),
-                batch.column(1).as_string::<i32>(),
-            );
+            let col = |n: &str| {
+                batch
+                    .column_by_name(n)
+                    .map(|c| c.as_string::<i32>().clone())
+                    .ok_or(format!("no column `{n}`"))
+            };
+            let (uid, text) = (col("uid")?, col("text")?);
             for r in 0..batch.num_rows() {
-                pages.insert(uid.value(r).to_string(), signature(text.value(r)));
+                if pages
+                    .insert(uid.value(r).to_string(), signature(text.value(r)))
+                    .is_some()
+                {
+                    io.drop_records("duplicate_uid", 1); // the same page listed twice
+                }
             }
         }
         let (uids, sigs): (Vec<String>, Vec<Option<Vec<u64>>>) = pages.into_iter().unzip();

@@ -79,9 +79,16 @@ pub struct PageRow {
 }
 
 impl PageRow {
-    /// `doc_id:page`, unique per page, sortable.
+    /// `doc_id:path-hash:page`, unique per page of each input file (byte-identical PDFs at two
+    /// paths are two documents, whose pages the near-duplicate phase then collapses), sortable.
     pub fn uid(&self) -> String {
-        format!("{}:{:06}", self.doc_id, self.page)
+        let path = self
+            .doc_path
+            .bytes()
+            .fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+                (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+            });
+        format!("{}:{:016x}:{:06}", self.doc_id, path, self.page)
     }
 
     /// A row for a page that could not be processed.

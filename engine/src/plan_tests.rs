@@ -170,7 +170,9 @@ fn overrides_set_typed_values_and_reject_unknown_stages() {
 #[test]
 fn stage_names_must_be_safe_folder_names() {
     for bad in ["\"..\"", "\"a/b\"", "_markers", "quarantine"] {
-        let text = format!("[pipeline]\nname = \"t\"\n\n[stages.{bad}]\nkind = \"image_folder\"\npath = \"x\"\n");
+        let text = format!(
+            "[pipeline]\nname = \"t\"\n\n[stages.{bad}]\nkind = \"image_folder\"\npath = \"x\"\n"
+        );
         let e = error_text(&text);
         assert!(e.contains("p.toml:4: stage name"), "{bad}: {e}");
     }

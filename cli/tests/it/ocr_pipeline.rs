@@ -160,7 +160,11 @@ fn every_file_and_page_is_written_dropped_or_quarantined() {
     // Every page row of the opened files reaches page_filter.
     assert_eq!(manifest("usable").counts.input, pages.counts.rows);
     // The copied paper's 4 pages are near-duplicates of the original's.
-    assert!(manifest("unique_pages").counts.dropped["duplicate"] >= 4, "{:?}", manifest("unique_pages").counts);
+    assert!(
+        manifest("unique_pages").counts.dropped["duplicate"] >= 4,
+        "{:?}",
+        manifest("unique_pages").counts
+    );
     // The scans need OCR: linn and epson have no text layer, Vicksburg's pages carry an
     // invisible OCR layer; born-digital pages do not.
     assert!(manifest("usable").counts.dropped["needs_ocr"] >= 8);

@@ -152,6 +152,7 @@ pub fn run(plan: &Plan, opts: &RunOptions) -> Result<RunReport, Error> {
         ProgressDrawTarget::hidden()
     });
     let mut reports = Vec::new();
+    let mut metas = BTreeMap::new();
     for stage in &plan.stages {
         if !opts.only.is_empty() && !opts.only.contains(&stage.spec.name) {
             reports.push(StageReport {
@@ -168,7 +169,7 @@ pub fn run(plan: &Plan, opts: &RunOptions) -> Result<RunReport, Error> {
             });
             continue;
         }
-        reports.push(run_stage(plan, stage, opts, &bars)?);
+        reports.push(run_stage(plan, stage, opts, &bars, &mut metas)?);
     }
     Ok(RunReport {
         pipeline: plan.file.name.clone(),
@@ -180,11 +181,17 @@ pub fn run(plan: &Plan, opts: &RunOptions) -> Result<RunReport, Error> {
 }
 
 /// Reads an input stage's manifest, waiting for other ranks to finish it when there are any.
+///
+/// `expected` is the input stage's metadata as this rank computed it when it ran that stage:
+/// a manifest with another fingerprint is stale and not used, and while waiting this rank
+/// tries to finalize the stage itself, so a rank that died after its last marker but before
+/// writing the manifest does not leave the others waiting.
 fn input_dataset(
     out: &Path,
     name: &str,
     opts: &RunOptions,
     consumer: &str,
+    expected: Option<&StageMeta>,
 ) -> Result<InputDataset, Error> {
     let dir = out.join(name);
     let path = dir.join(MANIFEST_FILE);
@@ -192,11 +199,18 @@ fn input_dataset(
     loop {
         if path.is_file() {
             let m = Manifest::read(&path)?;
-            return Ok(InputDataset {
-                stage: name.to_string(),
-                shards: m.shards.iter().map(|s| dir.join(&s.file)).collect(),
-                fingerprint: m.fingerprint,
-            });
+            if expected.is_none_or(|e| e.fingerprint == m.fingerprint) {
+                return Ok(InputDataset {
+                    stage: name.to_string(),
+                    shards: m.shards.iter().map(|s| dir.join(&s.file)).collect(),
+                    fingerprint: m.fingerprint,
+                });
+            }
+        }
+        if let Some(meta) = expected
+            && finalize(&dir, meta)?.is_ok()
+        {
+            continue; // the manifest now exists
         }
         if opts.world_size == 1 || start.elapsed() > opts.wait_timeout {
             return Err(Error::Stage {
@@ -216,6 +230,7 @@ fn run_stage(
     stage: &PlannedStage,
     opts: &RunOptions,
     bars: &MultiProgress,
+    metas: &mut BTreeMap<String, StageMeta>,
 ) -> Result<StageReport, Error> {
     let started = Instant::now();
     let name = &stage.spec.name;
@@ -228,13 +243,13 @@ fn run_stage(
         .spec
         .inputs
         .iter()
-        .map(|i| input_dataset(&opts.out, i, opts, name))
+        .map(|i| input_dataset(&opts.out, i, opts, name, metas.get(i)))
         .collect::<Result<_, _>>()?;
     let side: Vec<InputDataset> = stage
         .spec
         .side_inputs
         .iter()
-        .map(|i| input_dataset(&opts.out, i, opts, name))
+        .map(|i| input_dataset(&opts.out, i, opts, name, metas.get(i)))
         .collect::<Result<_, _>>()?;
     let ctx = SplitContext {
         inputs: main.clone(),
@@ -267,6 +282,7 @@ fn run_stage(
         sample_schema: is_sample_schema(&stage.schema),
         splits: splits.len() as u64,
     };
+    metas.insert(name.clone(), meta.clone());
 
     // Unchanged config and inputs: nothing to do.
     let manifest_path = dir.join(MANIFEST_FILE);

@@ -203,6 +203,7 @@ fn input_dataset(
                 return Ok(InputDataset {
                     stage: name.to_string(),
                     shards: m.shards.iter().map(|s| dir.join(&s.file)).collect(),
+                    shard_splits: m.shards.iter().map(|s| s.split).collect(),
                     fingerprint: m.fingerprint,
                 });
             }

@@ -30,6 +30,37 @@ pub struct Split {
 }
 
 impl Split {
+    /// One split per upstream (input, producer split), in manifest order.
+    pub fn per_upstream_split(ctx: &SplitContext) -> Vec<Split> {
+        let mut out: Vec<Split> = Vec::new();
+        for input in &ctx.inputs {
+            let mut last: Option<u64> = None;
+            for (file, split) in input.shards.iter().zip(&input.shard_splits) {
+                if last != Some(*split) {
+                    out.push(Split {
+                        index: out.len() as u64,
+                        files: Vec::new(),
+                        items: Vec::new(),
+                        key: String::new(),
+                    });
+                    last = Some(*split);
+                }
+                let current = out.last_mut().expect("pushed above");
+                let name = file
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                current.key = if current.key.is_empty() {
+                    name
+                } else {
+                    format!("{}\n{name}", current.key)
+                };
+                current.files.push(file.clone());
+            }
+        }
+        out
+    }
+
     /// The single split of a global phase: every shard of every main input, in order.
     pub fn global(ctx: &SplitContext) -> Split {
         let files: Vec<PathBuf> = ctx
@@ -58,6 +89,8 @@ pub struct InputDataset {
     pub stage: String,
     /// Its shard files in split order.
     pub shards: Vec<PathBuf>,
+    /// The producer split of each shard (parallel to `shards`).
+    pub shard_splits: Vec<u64>,
     /// Its fingerprint.
     pub fingerprint: String,
 }
@@ -77,23 +110,11 @@ pub trait Stage: Send + Sync {
     /// naming the missing or mistyped column when an input does not fit.
     fn output_schema(&self, inputs: &[SchemaRef]) -> StageResult<SchemaRef>;
 
-    /// Cuts the work into splits. The default gives one split per upstream shard file.
+    /// Cuts the work into splits. The default gives one split per split of the upstream stage
+    /// (all the files it wrote for that split), so records that one upstream split produced
+    /// together — a document's pages, say — stay together however the writer rolled files.
     fn splits(&self, ctx: &SplitContext) -> StageResult<Vec<Split>> {
-        Ok(ctx
-            .inputs
-            .iter()
-            .flat_map(|i| i.shards.iter())
-            .enumerate()
-            .map(|(i, f)| Split {
-                index: i as u64,
-                files: vec![f.clone()],
-                items: Vec::new(),
-                key: f
-                    .file_name()
-                    .map(|n| n.to_string_lossy().into_owned())
-                    .unwrap_or_default(),
-            })
-            .collect())
+        Ok(Split::per_upstream_split(ctx))
     }
 
     /// Checks the side inputs' schemas (default: accepts anything).
@@ -326,5 +347,53 @@ pub fn require_column(schema: &Schema, name: &str, dtype: &DataType) -> StageRes
                 .collect::<Vec<_>>()
                 .join(", ")
         )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_splits_keep_each_upstream_split_together() {
+        let input = |stage: &str, files: &[(&str, u64)]| InputDataset {
+            stage: stage.into(),
+            shards: files.iter().map(|(f, _)| PathBuf::from(f)).collect(),
+            shard_splits: files.iter().map(|(_, s)| *s).collect(),
+            fingerprint: String::new(),
+        };
+        let ctx = SplitContext {
+            inputs: vec![
+                input(
+                    "a",
+                    &[
+                        ("r0-s0-0", 0),
+                        ("r0-s0-1", 0),
+                        ("r1-s1-0", 1),
+                        ("r0-s3-0", 3),
+                    ],
+                ),
+                input("b", &[("r0-s0-0", 0)]),
+            ],
+            base_dir: PathBuf::new(),
+        };
+        let splits = Split::per_upstream_split(&ctx);
+        let files: Vec<Vec<&str>> = splits
+            .iter()
+            .map(|s| s.files.iter().map(|f| f.to_str().unwrap()).collect())
+            .collect();
+        assert_eq!(
+            files,
+            vec![
+                vec!["r0-s0-0", "r0-s0-1"],
+                vec!["r1-s1-0"],
+                vec!["r0-s3-0"],
+                vec!["r0-s0-0"]
+            ]
+        );
+        assert_eq!(
+            splits.iter().map(|s| s.index).collect::<Vec<_>>(),
+            [0, 1, 2, 3]
+        );
     }
 }

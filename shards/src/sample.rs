@@ -86,16 +86,7 @@ pub struct Image {
 impl Image {
     /// Wraps encoded bytes, reading format and dimensions from the header (no full decode).
     pub fn from_encoded(bytes: Vec<u8>, path: Option<String>) -> Result<Self, Error> {
-        let reader = image::ImageReader::new(Cursor::new(&bytes))
-            .with_guessed_format()
-            .map_err(|e| Error::Image(e.to_string()))?;
-        let format = reader
-            .format()
-            .ok_or_else(|| Error::Image("unrecognised image format".into()))?;
-        let (width, height) = reader
-            .into_dimensions()
-            .map_err(|e| Error::Image(e.to_string()))?;
-        let format = format!("{format:?}").to_lowercase();
+        let (format, width, height) = probe(&bytes)?;
         Ok(Image {
             bytes,
             path,
@@ -104,6 +95,20 @@ impl Image {
             format,
         })
     }
+}
+
+/// Format name and dimensions from an encoded image's header (no pixel decoding).
+pub fn probe(bytes: &[u8]) -> Result<(String, u32, u32), Error> {
+    let reader = image::ImageReader::new(Cursor::new(bytes))
+        .with_guessed_format()
+        .map_err(|e| Error::Image(e.to_string()))?;
+    let format = reader
+        .format()
+        .ok_or_else(|| Error::Image("unrecognised image format".into()))?;
+    let (width, height) = reader
+        .into_dimensions()
+        .map_err(|e| Error::Image(e.to_string()))?;
+    Ok((format!("{format:?}").to_lowercase(), width, height))
 }
 
 /// A sampled video: encoded frames with their exact presentation timestamps.
@@ -246,8 +251,8 @@ pub fn samples_to_batch(samples: &[Sample]) -> Result<RecordBatch, Error> {
                 .as_any_mut()
                 .downcast_mut::<StructBuilder>()
                 .expect("content struct");
-            for c in &s.messages_part(m) {
-                let (kind, text, index) = c;
+            for c in &m.content {
+                let (kind, text, index) = content_columns(c);
                 parts
                     .field_builder::<StringBuilder>(0)
                     .expect("type")
@@ -255,11 +260,11 @@ pub fn samples_to_batch(samples: &[Sample]) -> Result<RecordBatch, Error> {
                 parts
                     .field_builder::<StringBuilder>(1)
                     .expect("text")
-                    .append_option(*text);
+                    .append_option(text);
                 parts
                     .field_builder::<Int32Builder>(2)
                     .expect("index")
-                    .append_option(*index);
+                    .append_option(index);
                 parts.append(true);
             }
             content.append(true);
@@ -357,19 +362,12 @@ pub fn samples_to_batch(samples: &[Sample]) -> Result<RecordBatch, Error> {
     Ok(RecordBatch::try_new(schema, columns)?)
 }
 
-impl Sample {
-    fn messages_part<'a>(
-        &self,
-        m: &'a Message,
-    ) -> Vec<(&'static str, Option<&'a str>, Option<i32>)> {
-        m.content
-            .iter()
-            .map(|c| match c {
-                Content::Text { text } => ("text", Some(text.as_str()), None),
-                Content::Image { index } => ("image", None, Some(*index as i32)),
-                Content::Video { index } => ("video", None, Some(*index as i32)),
-            })
-            .collect()
+/// A content part as its `(type, text, index)` columns.
+fn content_columns(c: &Content) -> (&'static str, Option<&str>, Option<i32>) {
+    match c {
+        Content::Text { text } => ("text", Some(text.as_str()), None),
+        Content::Image { index } => ("image", None, Some(*index as i32)),
+        Content::Video { index } => ("video", None, Some(*index as i32)),
     }
 }
 
@@ -389,21 +387,19 @@ fn images_from(list: &arrow::array::StructArray) -> Result<Vec<Image>, Error> {
     let paths = list.column(1);
     (0..list.len())
         .map(|j| {
-            let b = if bytes.is_null(j) {
-                Vec::new()
+            let b: &[u8] = if bytes.is_null(j) {
+                &[]
             } else {
-                bytes.value(j).to_vec()
+                bytes.value(j)
             };
-            let path = str_at(paths, j);
-            Ok(
-                Image::from_encoded(b.clone(), path.clone()).unwrap_or(Image {
-                    bytes: b,
-                    path,
-                    width: 0,
-                    height: 0,
-                    format: String::from("unknown"),
-                }),
-            )
+            let (format, width, height) = probe(b).unwrap_or_else(|_| ("unknown".into(), 0, 0));
+            Ok(Image {
+                bytes: b.to_vec(),
+                path: str_at(paths, j),
+                width,
+                height,
+                format,
+            })
         })
         .collect()
 }

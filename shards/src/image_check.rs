@@ -5,29 +5,19 @@
 //! truncated"), and a training sample with half a photo is wrong data, so JPEGs must also end
 //! their last scan with an EOI marker.
 
-use std::io::Cursor;
-
 use crate::Error;
+use crate::sample::probe;
 
 /// Decodes `bytes` completely; returns the format name and dimensions.
 pub fn check_image(bytes: &[u8]) -> Result<(String, u32, u32), Error> {
-    let reader = image::ImageReader::new(Cursor::new(bytes))
-        .with_guessed_format()
-        .map_err(|e| Error::Image(e.to_string()))?;
-    let format = reader
-        .format()
-        .ok_or_else(|| Error::Image("unrecognised image format".into()))?;
-    if format == image::ImageFormat::Jpeg && !jpeg_is_complete(bytes) {
+    let (format, width, height) = probe(bytes)?;
+    if format == "jpeg" && !jpeg_is_complete(bytes) {
         return Err(Error::Image(
             "truncated JPEG: no end-of-image marker after the last scan".into(),
         ));
     }
-    let img = reader.decode().map_err(|e| Error::Image(e.to_string()))?;
-    Ok((
-        format!("{format:?}").to_lowercase(),
-        img.width(),
-        img.height(),
-    ))
+    image::load_from_memory(bytes).map_err(|e| Error::Image(e.to_string()))?;
+    Ok((format, width, height))
 }
 
 /// True when an EOI marker (`FF D9`) follows the last start-of-scan (`FF DA`). Inside

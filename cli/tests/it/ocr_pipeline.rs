@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
+use weft_pipeline_ocr::quality::{collapse_whitespace, text_similarity};
 use weft_shards::{Content, Manifest, Sample, resolve_paths, samples_from_batch};
 
 use crate::common::{hf_datasets_check, repo_root, run_weft};
@@ -103,30 +104,6 @@ fn text(sample: &Sample, role: &str) -> String {
 
 fn meta_str<'a>(s: &'a Sample, key: &str) -> &'a str {
     s.meta[key].as_str().unwrap()
-}
-
-fn normalise(s: &str) -> Vec<char> {
-    s.split_whitespace()
-        .collect::<Vec<_>>()
-        .join(" ")
-        .chars()
-        .collect()
-}
-
-/// 1 − Levenshtein distance / longer length, over characters, whitespace collapsed.
-fn similarity(a: &str, b: &str) -> f64 {
-    let (a, b) = (normalise(a), normalise(b));
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.iter().enumerate() {
-        let mut cur = vec![i + 1; b.len() + 1];
-        for (j, cb) in b.iter().enumerate() {
-            cur[j + 1] = (prev[j] + usize::from(ca != cb))
-                .min(prev[j + 1] + 1)
-                .min(cur[j] + 1);
-        }
-        prev = cur;
-    }
-    1.0 - prev[b.len()] as f64 / a.len().max(b.len()).max(1) as f64
 }
 
 #[test]
@@ -228,7 +205,7 @@ fn page_text_matches_pdftotext() {
             .output()
             .expect("pdftotext (poppler-utils) is installed by scripts/setup.sh");
         let reference = String::from_utf8_lossy(&reference.stdout);
-        let sim = similarity(&text(s, "assistant"), &reference);
+        let sim = text_similarity(&text(s, "assistant"), &reference);
         assert!(sim >= 0.95, "{doc} page {page}: similarity {sim:.3}");
         checked += 1;
     }
@@ -307,11 +284,9 @@ fn long_doc_answers_are_computed_from_the_pages() {
         for (q, a) in turns {
             if let Some(rest) = q.split("first sentence on page ").nth(1) {
                 let k: u64 = rest.trim_end_matches('?').parse().unwrap();
-                let page = normalise(&page_text[&(doc.clone(), first + k - 1)])
-                    .into_iter()
-                    .collect::<String>();
+                let page = collapse_whitespace(&page_text[&(doc.clone(), first + k - 1)]);
                 assert!(
-                    page.starts_with(&normalise(&a).into_iter().collect::<String>()),
+                    page.starts_with(&collapse_whitespace(&a)),
                     "{a:?} does not open page {k}: {page:.80}"
                 );
                 checked += 1;
@@ -323,9 +298,7 @@ fn long_doc_answers_are_computed_from_the_pages() {
                     .parse()
                     .unwrap();
                 assert!(k >= 1 && k <= n);
-                let page = normalise(&page_text[&(doc.clone(), first + k - 1)])
-                    .into_iter()
-                    .collect::<String>();
+                let page = collapse_whitespace(&page_text[&(doc.clone(), first + k - 1)]);
                 assert!(page.contains(title), "heading {title:?} not on page {k}");
                 checked += 1;
             }

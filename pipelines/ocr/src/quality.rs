@@ -71,6 +71,35 @@ pub fn language(text: &str) -> String {
     }
 }
 
+/// Whitespace runs collapsed to single spaces, ends trimmed.
+pub fn collapse_whitespace(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// Character similarity of two texts: 1 − Levenshtein distance / longer length, over
+/// characters with whitespace collapsed (1.0 for two empty texts). The measure the text
+/// layer is checked with against poppler's `pdftotext`.
+pub fn text_similarity(a: &str, b: &str) -> f64 {
+    let a: Vec<char> = collapse_whitespace(a).chars().collect();
+    let b: Vec<char> = collapse_whitespace(b).chars().collect();
+    let n = a.len().max(b.len());
+    if n == 0 {
+        return 1.0;
+    }
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    let mut cur = vec![0; b.len() + 1];
+    for (i, ca) in a.iter().enumerate() {
+        cur[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            cur[j + 1] = (prev[j] + usize::from(ca != cb))
+                .min(prev[j + 1] + 1)
+                .min(cur[j] + 1);
+        }
+        std::mem::swap(&mut prev, &mut cur);
+    }
+    1.0 - prev[b.len()] as f64 / n as f64
+}
+
 /// MinHash signature length.
 pub const MINHASH_PERMUTATIONS: usize = 128;
 /// LSH bands × rows = [`MINHASH_PERMUTATIONS`]; 16 × 8 finds pairs above ~0.7 Jaccard.
@@ -177,6 +206,15 @@ mod tests {
             assess(&page(40, 0, 0), "#$%^ &*() {}[] <>?! ~~~~ ||||").reason,
             Some("garbage_text")
         );
+    }
+
+    #[test]
+    fn similarity_counts_edits_over_characters() {
+        assert_eq!(text_similarity("", "  "), 1.0);
+        assert_eq!(text_similarity("abcd", "abcd"), 1.0);
+        assert_eq!(text_similarity("abcd", "abed"), 0.75);
+        assert_eq!(text_similarity("a  b\nc", "a b c"), 1.0);
+        assert_eq!(text_similarity("abc", ""), 0.0);
     }
 
     #[test]

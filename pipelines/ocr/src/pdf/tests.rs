@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use lopdf::{Object, Stream};
 
 use super::{Limits, PdfDocument, PdfError, Rect};
+use crate::quality::text_similarity;
 
 fn sample(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -25,34 +26,6 @@ fn open(name: &str) -> PdfDocument {
 
 fn later() -> Instant {
     Instant::now() + Duration::from_secs(60)
-}
-
-fn normalise(s: &str) -> Vec<char> {
-    s.split_whitespace()
-        .collect::<Vec<_>>()
-        .join(" ")
-        .chars()
-        .collect()
-}
-
-fn similarity(a: &str, b: &str) -> f64 {
-    let (a, b) = (normalise(a), normalise(b));
-    let n = a.len().max(b.len());
-    if n == 0 {
-        return 1.0;
-    }
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    let mut cur = vec![0; b.len() + 1];
-    for (i, ca) in a.iter().enumerate() {
-        cur[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            cur[j + 1] = (prev[j] + usize::from(ca != cb))
-                .min(prev[j + 1] + 1)
-                .min(cur[j] + 1);
-        }
-        std::mem::swap(&mut prev, &mut cur);
-    }
-    1.0 - prev[b.len()] as f64 / n as f64
 }
 
 fn pdftotext(path: &Path, page: usize) -> String {
@@ -101,7 +74,7 @@ fn text_matches_pdftotext_on_text_pages() {
                 .text
                 .plain_text();
             let theirs = pdftotext(&sample(name), p);
-            let sim = similarity(&ours, &theirs);
+            let sim = text_similarity(&ours, &theirs);
             eprintln!(
                 "similarity {name} p{p}: {sim:.4} ({} vs {} chars)",
                 ours.len(),
@@ -298,7 +271,7 @@ fn rotated_page_swaps_width_and_height_and_keeps_text() {
     // Text runs top to bottom now; reading it back gives the same words.
     let a = plain.page_content(0, later()).unwrap().text.plain_text();
     let b = c.text.plain_text();
-    let sim = similarity(&a, &b);
+    let sim = text_similarity(&a, &b);
     assert!(sim > 0.9, "rotated text differs: {sim}");
     // The first line of the unrotated page was near the top; rotated 90° clockwise it is
     // near the right edge.

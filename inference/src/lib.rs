@@ -15,6 +15,8 @@ pub mod api;
 pub mod config;
 mod error;
 pub mod generate;
+pub mod hub;
+pub mod logits;
 pub mod model;
 mod native;
 mod openai;
@@ -22,12 +24,15 @@ pub mod processor;
 mod tokenizer;
 mod weights;
 
+/// The tensor library, re-exported so callers name devices and dtypes without a second dependency.
+pub use candle_core as candle;
+
 pub use api::{
     Completion, Content, FinishReason, ImageSource, Message, Request, Response, SamplingParams,
     VideoClip, VideoSource, VisionLanguageModel,
 };
 pub use error::{InferenceError, Result};
-// pub use native::NativeModel;
-// pub use openai::{OpenAiClient, OpenAiConfig};
+pub use native::{NativeModel, NativeOptions};
+pub use openai::{OpenAiClient, OpenAiConfig};
 pub use tokenizer::{ChatTokenizer, Prompt, SpecialTokens};
-// pub use weights::Weights;
+pub use weights::Weights;

@@ -37,7 +37,11 @@ impl GenerationConfig {
         let ids = |k: &str| -> Vec<u32> {
             match v.get(k) {
                 Some(Value::Number(n)) => n.as_u64().map(|x| vec![x as u32]).unwrap_or_default(),
-                Some(Value::Array(a)) => a.iter().filter_map(Value::as_u64).map(|x| x as u32).collect(),
+                Some(Value::Array(a)) => a
+                    .iter()
+                    .filter_map(Value::as_u64)
+                    .map(|x| x as u32)
+                    .collect(),
                 _ => Vec::new(),
             }
         };

@@ -173,9 +173,11 @@ impl ModelConfig {
             )));
         }
         let id = |k: &str| root.get(k).and_then(Value::as_u64).map(|v| v as u32);
-        let tie = root
+        // The decoder reads its own config's flag (transformers ties by the text config); the
+        // top-level one is the fallback for configs that only carry it there.
+        let tie = text_cfg
             .get("tie_word_embeddings")
-            .or_else(|| text_cfg.get("tie_word_embeddings"))
+            .or_else(|| root.get("tie_word_embeddings"))
             .and_then(Value::as_bool)
             .unwrap_or(false);
         Ok(ModelConfig {

@@ -25,6 +25,17 @@ build-ocr-shards INPUT=(justfile_directory() / "pipelines/ocr/samples") OUT="out
       '{{weft}}' run '{{justfile_directory()}}/pipelines/ocr/pipeline.toml' --out '{{OUT}}' --set "pages.path=$input" && \
       '{{weft}}' shards validate '{{OUT}}' && '{{weft}}' shards stats '{{OUT}}'
 
+# COCO-format detection annotations -> referring, multi-object, point, counting (direct,
+# box-based, point-based) and spatial grounding shards (Qwen3-VL relative 0-1000 JSON).
+# ANNOTATIONS: a COCO JSON file (or folder/glob of them); IMAGES: the folder its `file_name`s
+# are relative to; relative paths are taken from where just was called.
+build-grounding-shards ANNOTATIONS=(justfile_directory() / "pipelines/grounding/fixtures/annotations.json") IMAGES=(justfile_directory() / "pipelines/grounding/fixtures/images") OUT="out/grounding": setup build
+    cd '{{invocation_directory()}}' && ann='{{ANNOTATIONS}}' && img='{{IMAGES}}' && \
+      case "$ann" in /*) ;; *) ann="$PWD/$ann";; esac && case "$img" in /*) ;; *) img="$PWD/$img";; esac && \
+      '{{weft}}' run '{{justfile_directory()}}/pipelines/grounding/pipeline.toml' --out '{{OUT}}' \
+        --set "objects.annotations=\"$ann\"" --set "objects.images=\"$img\"" && \
+      '{{weft}}' shards validate '{{OUT}}' && '{{weft}}' shards stats '{{OUT}}'
+
 # Run the example caption pipeline on the bundled photos, then validate its shards.
 example OUT="out/captions": build
     {{weft}} run examples/captions/pipeline.toml --out {{OUT}}
@@ -48,6 +59,22 @@ bench-writer:
 bench-pdf FOLDER="": setup
     .venv/bin/python -c "import pymupdf, pypdf" 2>/dev/null || .venv/bin/python -m pip install -q pymupdf pypdf
     cargo bench -p weft-pipeline-ocr --bench pdf -- {{FOLDER}}
+
+# Native Qwen3-VL vs transformers (torch CPU) on a random checkpoint with the 2B shapes: image
+# encode, prefill, decode, peak RSS, f32 and bf16. Creates the ~6 GB reference venv on first use.
+bench-inference *ARGS:
+    bash tools/parity/venv.sh
+    cargo bench -p weft-inference --bench qwen3vl -- {{ARGS}}
+
+# Regenerate the parity fixtures from transformers 4.57.6 (not part of `just test`).
+parity-fixtures:
+    bash tools/parity/venv.sh
+    ~/.cache/weft/parity-venv/bin/python tools/parity/make_fixtures.py
+
+# Grounding benchmark: samples/s for a 100k-annotation COCO file on 2 threads, and peak
+# memory against annotation count (release build).
+bench-grounding:
+    cargo bench -p weft-pipeline-grounding --bench grounding
 
 # Lints, then tests.
 ci: lint test

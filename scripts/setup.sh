@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what weft needs on a Debian machine, idempotently: system packages (compilers,
-# FFmpeg and poppler for the media pipelines, fonts), `just`, and a Python venv (.venv) with
-# pyarrow and datasets for the compatibility tests. Safe to run again: it only installs what
+# FFmpeg and poppler for the media pipelines, fonts, labelme's annotated example photos for
+# the grounding tests), `just`, and a Python venv (.venv) with pyarrow and datasets for the
+# compatibility tests. Safe to run again: it only installs what
 # is missing. Set WEFT_SKIP_APT=1 to skip system packages (e.g. without root).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -9,7 +10,8 @@ cd "$(dirname "$0")/.."
 APT_PACKAGES=(pkg-config clang libclang-dev
   libavcodec-dev libavformat-dev libavutil-dev libswscale-dev libswresample-dev
   ffmpeg poppler-utils
-  fonts-noto-core fonts-noto-cjk)
+  fonts-noto-core fonts-noto-cjk
+  labelme-examples)
 PY_PACKAGES=(pyarrow datasets pillow)
 
 log() { printf '\033[1msetup:\033[0m %s\n' "$*" >&2; }

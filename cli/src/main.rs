@@ -4,6 +4,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod infer_cmd;
 mod pipeline_cmd;
 mod shards_cmd;
 
@@ -23,6 +24,9 @@ enum Command {
     Plan(pipeline_cmd::PlanArgs),
     /// Combine the per-rank results of a cluster run into stage manifests.
     Merge(pipeline_cmd::MergeArgs),
+    /// Ask a Qwen3-VL model (native or on a server) about images and videos; `infer logits`
+    /// writes the parity tensors of a request.
+    Infer(infer_cmd::InferArgs),
     /// Inspect shards: ls, stats, head, show, validate, render, sql.
     #[command(subcommand)]
     Shards(shards_cmd::ShardsCmd),
@@ -35,6 +39,7 @@ fn main() -> ExitCode {
         Command::Plan(a) => pipeline_cmd::plan(a),
         Command::Merge(a) => pipeline_cmd::merge(a),
         Command::Shards(c) => shards_cmd::run(c),
+        Command::Infer(a) => infer_cmd::run(a),
     };
     match result {
         Ok(code) => code,

@@ -105,6 +105,7 @@ fn rank_and_world(args: &RunArgs) -> anyhow::Result<(u64, u64)> {
 pub fn registry() -> Registry {
     let mut r = Registry::builtin();
     weft_pipeline_ocr::register(&mut r);
+    weft_pipeline_grounding::register(&mut r);
     r
 }
 

@@ -18,9 +18,11 @@ pub mod generate;
 pub mod hub;
 pub mod logits;
 pub mod model;
+mod model_ref;
 mod native;
 mod openai;
 pub mod processor;
+pub mod random_checkpoint;
 mod tokenizer;
 mod weights;
 
@@ -32,6 +34,7 @@ pub use api::{
     VideoClip, VideoSource, VisionLanguageModel,
 };
 pub use error::{InferenceError, Result};
+pub use model_ref::{ModelRef, NativeRef, ServerRef};
 pub use native::{NativeModel, NativeOptions};
 pub use openai::{OpenAiClient, OpenAiConfig};
 pub use tokenizer::{ChatTokenizer, Prompt, SpecialTokens};

@@ -103,12 +103,14 @@ impl Rendered {
     }
 }
 
-/// Reads the chat template of a model folder: `chat_template.json` (`{"chat_template": …}`),
-/// else `tokenizer_config.json`'s `chat_template` (a string, or a list of named templates of
-/// which `default` is used).
+/// Reads the chat template of a model folder in transformers' order: `chat_template.json`
+/// (`{"chat_template": …}`), else `chat_template.jinja` (the raw template), else
+/// `tokenizer_config.json`'s `chat_template` (a string, or a list of named templates of which
+/// `default` is used).
 pub fn load_template(dir: &Path) -> Result<String, Error> {
     for (file, key) in [
         ("chat_template.json", "chat_template"),
+        ("chat_template.jinja", ""),
         ("tokenizer_config.json", "chat_template"),
     ] {
         let path = dir.join(file);
@@ -116,6 +118,9 @@ pub fn load_template(dir: &Path) -> Result<String, Error> {
             continue;
         }
         let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
+        if key.is_empty() {
+            return Ok(text);
+        }
         let json: serde_json::Value = serde_json::from_str(&text).map_err(|e| Error::Corrupt {
             path: path.clone(),
             reason: e.to_string(),
@@ -136,7 +141,8 @@ pub fn load_template(dir: &Path) -> Result<String, Error> {
         }
     }
     Err(Error::Config(format!(
-        "{}: no chat template (looked in chat_template.json and tokenizer_config.json)",
+        "{}: no chat template (looked in chat_template.json, chat_template.jinja and \
+         tokenizer_config.json)",
         dir.display()
     )))
 }
@@ -202,12 +208,11 @@ fn template_error(e: minijinja::Error) -> Error {
     Error::Config(format!("chat template: {e:#}"))
 }
 
-/// Runs the chat template only (pads not expanded).
-pub fn apply_template(
-    sample: &Sample,
-    template: Option<&str>,
-    add_generation_prompt: bool,
-) -> Result<String, Error> {
+/// A Jinja environment configured as transformers renders chat templates: `trim_blocks`,
+/// `lstrip_blocks`, Python string methods (`startswith`, `split`, `strip`…) and
+/// `raise_exception`. Shared with the inference crate so shard rendering and model prompts run
+/// templates the same way.
+pub fn chat_template_env() -> Result<Environment<'static>, Error> {
     let mut env = Environment::new();
     let syntax = SyntaxConfig::builder()
         .trim_blocks(true)
@@ -222,6 +227,16 @@ pub fn apply_template(
             Err(minijinja::Error::new(ErrorKind::InvalidOperation, msg))
         },
     );
+    Ok(env)
+}
+
+/// Runs the chat template only (pads not expanded).
+pub fn apply_template(
+    sample: &Sample,
+    template: Option<&str>,
+    add_generation_prompt: bool,
+) -> Result<String, Error> {
+    let env = chat_template_env()?;
     let tmpl = env
         .template_from_str(template.unwrap_or(BUILTIN_TEMPLATE))
         .map_err(template_error)?;

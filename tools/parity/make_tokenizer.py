@@ -6,7 +6,7 @@ Qwen2 split regex, byte-level BPE, the 26 Qwen2/3 added tokens (14 of them `spec
 real chat template. Only the vocabulary is small (a BPE trained here in about a second on a
 fixed corpus), so the special ids are *remapped*: they follow the BPE vocabulary instead of
 starting at 151643. `SPECIAL_TOKENS` lists them in Qwen order; `build_tokenizer` returns the
-resulting `{token: id}` map (the README of the output folder prints the table).
+resulting `{token: id}` map (the fixture README lists the table).
 
 Deterministic: the same script and `tokenizers` version give byte-identical files.
 

@@ -28,7 +28,7 @@ rescale/normalize, and it reports how far the float path (resize in f32, clamp, 
 import argparse
 import hashlib
 import json
-import os
+import struct
 import sys
 from pathlib import Path
 
@@ -97,6 +97,7 @@ IMAGE_CASES = [
     ("coffee_full", "released", "coffee.jpg", None, False),
     ("chelsea_full", "released", "chelsea.jpg", None, False),
     ("rocket_small", "small", "rocket.jpg", None, False),
+    ("coins_small", "small", "coins.png", None, False),
 ]
 
 # (name, model folder, frames, width, height)
@@ -133,6 +134,11 @@ def synthetic_frame(t, width, height):
 
 def sha256_f32(a):
     return hashlib.sha256(np.ascontiguousarray(a, dtype="<f4").tobytes()).hexdigest()
+
+
+def f64_bits(xs):
+    """Exact bit patterns of floats (JSON float parsers may be 1 ulp off)."""
+    return [struct.unpack("<Q", struct.pack("<d", x))[0] for x in xs]
 
 
 def sample(a):
@@ -287,6 +293,7 @@ def main():
                 "sha256": sha256_f32(pv),
                 "samples": sample(pv),
                 "patch_times": times,
+                "patch_times_bits": f64_bits(times),
             }
         )
         if args.full:
@@ -299,7 +306,13 @@ def main():
         indices = vp.sample_frames(meta).tolist()
         times = Qwen3VLProcessor._calculate_timestamps(None, list(indices), fps, vp.merge_size)
         expected["sampling"].append(
-            {"total_frames": total, "video_fps": fps, "indices": indices, "patch_times": times}
+            {
+                "total_frames": total,
+                "video_fps": fps,
+                "indices": indices,
+                "patch_times": times,
+                "patch_times_bits": f64_bits(times),
+            }
         )
 
     save_file(tensors, str(out / "pixel_values.safetensors"))

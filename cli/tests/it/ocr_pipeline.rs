@@ -315,3 +315,95 @@ fn ocr_shards_load_in_hf_datasets() {
         serde_json::json!(["doc_parse", "interleaved", "long_doc", "ocr", "ocr_synth"])
     );
 }
+
+/// With a model configured, pages without a trustworthy text layer are transcribed by it instead
+/// of dropped: the OCR sample's answer is exactly what `weft infer` says about that page image,
+/// the model is recorded in `meta`, and no doc_parse boxes are made from the untrusted layer.
+#[test]
+fn needs_ocr_pages_are_transcribed_by_a_configured_model() {
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("pdfs");
+    std::fs::create_dir_all(&input).unwrap();
+    let scan = "Seige_of_Vicksburg_Sample_OCR.pdf";
+    std::fs::copy(
+        repo_root().join("pipelines/ocr/samples").join(scan),
+        input.join(scan),
+    )
+    .unwrap();
+    let model = repo_root().join("inference/tests/fixtures/parity/two_images/model");
+    let out = tmp.path().join("out");
+    let pipeline = repo_root().join("pipelines/ocr/pipeline.toml");
+    let args = |out: &std::path::Path| -> Vec<String> {
+        [
+            "run",
+            pipeline.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--set",
+            &format!("pages.path={}", input.display()),
+            "--set",
+            &format!("usable.model={}", model.display()),
+            "--set",
+            "usable.max_new_tokens=8",
+            "--set",
+            "ocr_synth.lines_per_script=1",
+            "--quiet",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
+    };
+    let a: Vec<String> = args(&out);
+    run_weft(&a.iter().map(String::as_str).collect::<Vec<_>>(), true);
+
+    let usable = Manifest::read(&out.join("usable/manifest.json")).unwrap();
+    assert!(!usable.counts.dropped.contains_key("needs_ocr"), "{:?}", usable.counts);
+    let read = |stage: &str| -> Vec<Sample> {
+        let mut v = Vec::new();
+        for f in resolve_paths(&[out.join(stage).display().to_string()]).unwrap() {
+            for b in weft_shards::reader::read_all(&f).unwrap() {
+                v.extend(samples_from_batch(&b).unwrap());
+            }
+        }
+        v
+    };
+    let ocr = read("ocr");
+    assert!(!ocr.is_empty());
+    let transcribed: Vec<&Sample> = ocr
+        .iter()
+        .filter(|s| s.meta.get("transcribed_by").is_some())
+        .collect();
+    assert!(!transcribed.is_empty(), "no page of the scan was transcribed");
+    assert!(
+        read("doc_parse")
+            .iter()
+            .all(|s| s.meta.get("transcribed_by").is_none()),
+        "doc_parse boxes from an untrusted layer"
+    );
+
+    // The answer equals the model's own answer to the same image and prompt.
+    let s = transcribed[0];
+    let page = tmp.path().join("page.img");
+    std::fs::write(&page, &s.images[0].bytes).unwrap();
+    let infer = run_weft(
+        &[
+            "infer",
+            "--model",
+            model.to_str().unwrap(),
+            "--image",
+            page.to_str().unwrap(),
+            "--prompt",
+            "Read all the text in the image.",
+            "--max-new-tokens",
+            "8",
+            "--json",
+        ],
+        true,
+    );
+    let v: serde_json::Value = serde_json::from_slice(&infer.stdout).unwrap();
+    assert_eq!(
+        text(s, "assistant"),
+        v["completions"][0]["text"].as_str().unwrap().trim()
+    );
+    assert_eq!(meta_str(s, "transcribed_by"), v["model"].as_str().unwrap());
+}

@@ -284,7 +284,7 @@ fn parse_text(v: &Value) -> Result<TextConfig, ParseError> {
         )));
     }
     let kv = raw.num_key_value_heads.unwrap_or(raw.num_attention_heads);
-    if kv == 0 || raw.num_attention_heads % kv != 0 {
+    if kv == 0 || !raw.num_attention_heads.is_multiple_of(kv) {
         return Err(ParseError::Invalid(format!(
             "{} attention heads are not a multiple of {kv} key/value heads",
             raw.num_attention_heads
@@ -355,7 +355,7 @@ fn parse_vision(v: &Value) -> Result<VisionConfig, ParseError> {
             raw.hidden_act
         )));
     }
-    if raw.num_heads == 0 || raw.hidden_size % raw.num_heads != 0 {
+    if raw.num_heads == 0 || !raw.hidden_size.is_multiple_of(raw.num_heads) {
         return Err(ParseError::Invalid(format!(
             "vision hidden_size {} is not a multiple of num_heads {}",
             raw.hidden_size, raw.num_heads

@@ -162,9 +162,15 @@ pub fn text_cos_sin(
     let mut cos = Vec::with_capacity(rows * len * dim);
     let mut sin = Vec::with_capacity(rows * len * dim);
     let mut row_freqs = vec![0f32; half];
-    for i in 0..rows * len {
+    let triples = positions[0]
+        .iter()
+        .zip(&positions[1])
+        .zip(&positions[2])
+        .take(rows * len);
+    for ((&t, &h), &w) in triples {
+        let p = [t, h, w];
         for (j, f) in row_freqs.iter_mut().enumerate() {
-            *f = positions[axis_of_slot[j]][i] as f32 * inv_freq[j];
+            *f = p[axis_of_slot[j]] as f32 * inv_freq[j];
         }
         for _ in 0..2 {
             cos.extend(row_freqs.iter().map(|f| f.cos()));

@@ -123,7 +123,8 @@ pub(super) fn from_model_dir(dir: &Path) -> Result<ProcessorConfig> {
             }
         }
     }
-    if cfg.image_std.iter().any(|&s| s == 0.0) || !(cfg.rescale_factor > 0.0) {
+    if cfg.image_std.contains(&0.0) || !cfg.rescale_factor.is_finite() || cfg.rescale_factor <= 0.0
+    {
         return Err(InferenceError::config(
             dir.join(IMAGE_FILE),
             format!(

@@ -261,7 +261,7 @@ pub(super) fn load_video(
     for _attempt in 0..2 {
         let indices = sample(total, info.fps);
         if indices.is_empty() {
-            break;
+            return Err(media_err(path, "no decodable video frames"));
         }
         let (frames, decoded) = decode_frames(path, &indices)?;
         if frames.len() == indices.len() {
@@ -273,5 +273,8 @@ pub(super) fn load_video(
         // The header promised frames that never came: sample from what is really there.
         total = decoded;
     }
-    Err(media_err(path, "no decodable video frames"))
+    Err(media_err(
+        path,
+        format!("frame count unstable between two decodes (last {total})"),
+    ))
 }

@@ -6,12 +6,13 @@
 //! reference's. The reference is transformers 4.57.6 with the released configs, i.e.
 //! `Qwen2VLImageProcessorFast` for images and `Qwen3VLVideoProcessor` for videos, both of which
 //! resize uint8 tensors with torchvision on CPU — PyTorch's integer antialiasing bicubic
-//! kernel, reproduced bit for bit in [`resize`] (Pillow's resize and PyTorch's float kernel
+//! kernel, reproduced bit for bit in `resize.rs` (Pillow's resize and PyTorch's float kernel
 //! both differ from it; see the design notes, §0 pitfall 6). Sizes come from
 //! `weft_shards::vision` so token counts elsewhere agree with the patches made here.
 //!
-//! Parts: [`config`] reads the model folder, [`resize`] the kernel, [`patchify`] normalisation
-//! and layout, [`video`] frame sampling and timestamps, [`decode`] image and video decoding.
+//! Parts: `config.rs` reads the model folder, `resize.rs` the kernel, `patchify.rs`
+//! normalisation and layout, `video.rs` frame sampling and timestamps, `decode.rs` image and
+//! video decoding.
 //! `tools/parity/processor_reference.py` regenerates the fixtures the tests compare against.
 
 use std::path::Path;

@@ -84,14 +84,15 @@ pub(super) fn patchify(frames: &[&[u8]], grid: &Grid, lut: &Lut) -> (Vec<f32>, [
         let (bh, it) = (r % (gh / m), r / (gh / m));
         let y0 = (bh * m + mh) * p;
         let x0 = (bw * m + mw) * p;
-        let mut o = row.iter_mut();
+        let mut lines = row.chunks_exact_mut(p);
         for (c, table) in lut.0.iter().enumerate() {
             for dt in 0..t {
                 let frame = frames[(it * t + dt).min(frames.len() - 1)];
                 for y in y0..y0 + p {
                     let line = &frame[(y * width + x0) * 3..][..p * 3];
-                    for px in line.chunks_exact(3) {
-                        *o.next().expect("row length") = table[usize::from(px[c])];
+                    let dst = lines.next().expect("C·T·P lines of P values per row");
+                    for (d, px) in dst.iter_mut().zip(line.chunks_exact(3)) {
+                        *d = table[usize::from(px[c])];
                     }
                 }
             }

@@ -5,7 +5,7 @@
 //! `Qwen3VLProcessor` produces (`apply_chat_template`, then pad expansion, then the fast
 //! tokenizer) — one token more or less shifts every MRoPE position after it. So the pieces are
 //! the reference's own: the folder's `tokenizer.json` through the `tokenizers` crate, the
-//! folder's Jinja template ([`template`]), and the 4.57.6 expansion rule ([`expand`]). No id is
+//! folder's Jinja template (`template.rs`), and the 4.57.6 expansion rule (`expand.rs`). No id is
 //! a constant: the vision and stop ids come from `config.json` / `generation_config.json`, else
 //! from the tokenizer's vocabulary. The fixtures under `tests/fixtures/tokenizer` (a tiny
 //! Qwen-shaped tokenizer and transformers' outputs on it) pin the behaviour.

@@ -456,3 +456,9 @@ fn placeholder_and_media_count_mismatch_is_a_request_error() {
     assert!(matches!(e, InferenceError::Request(_)), "{e}");
     assert!(tok.build_prompt(&[], &processor).is_err());
 }
+
+#[test]
+fn chat_tokenizer_is_shareable_across_threads() {
+    fn shareable<T: Send + Sync>() {}
+    shareable::<ChatTokenizer>();
+}

@@ -49,6 +49,13 @@ pub fn page_meta(row: &PageRow) -> Map<String, Value> {
     m.insert("pages".into(), json!(row.pages));
     m.insert("lang".into(), json!(row.lang));
     m.insert("page_size_pt".into(), json!([row.width_pt, row.height_pt]));
+    if let Some(model) = row
+        .quality
+        .as_deref()
+        .and_then(|q| q.strip_prefix(super::page_filter::TRANSCRIBED_BY))
+    {
+        m.insert("transcribed_by".into(), json!(model));
+    }
     m
 }
 

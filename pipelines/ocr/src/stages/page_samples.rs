@@ -114,7 +114,10 @@ impl PageSamples {
                 )
             }
         };
-        if row.text.trim().is_empty() {
+        // A page a model transcribed has text but no trusted layout to draw boxes from.
+        if row.text.trim().is_empty()
+            || (self.mode == Mode::DocParse && row.layout.blocks.is_empty())
+        {
             return None;
         }
         let prompt = pick(seed ^ self.cfg.prompt_seed, &row.uid(), prompts);

@@ -10,8 +10,8 @@ use clap::{Args, Subcommand, ValueEnum};
 use weft_inference::candle::{DType, Device};
 use weft_inference::logits::{LogitsRequest, run as run_logits};
 use weft_inference::{
-    Content, ImageSource, Message, NativeModel, NativeOptions, OpenAiClient, OpenAiConfig,
-    Request, SamplingParams, VideoSource, VisionLanguageModel,
+    Content, ImageSource, Message, NativeModel, NativeOptions, OpenAiClient, OpenAiConfig, Request,
+    SamplingParams, VideoSource, VisionLanguageModel,
 };
 
 /// `weft infer` arguments: either a subcommand or a prompt to answer.
@@ -199,7 +199,11 @@ fn ask(a: AskArgs) -> anyhow::Result<ExitCode> {
         .iter()
         .map(|p| Content::Image(ImageSource::Path(p.clone())))
         .collect();
-    content.extend(a.video.iter().map(|p| Content::Video(VideoSource::Path(p.clone()))));
+    content.extend(
+        a.video
+            .iter()
+            .map(|p| Content::Video(VideoSource::Path(p.clone()))),
+    );
     content.push(Content::Text(prompt));
     let mut messages = Vec::new();
     if let Some(s) = &a.system {
@@ -218,9 +222,7 @@ fn ask(a: AskArgs) -> anyhow::Result<ExitCode> {
             seed: a.seed,
         },
     };
-    let response = model
-        .generate(std::slice::from_ref(&request))
-        .remove(0)?;
+    let response = model.generate(std::slice::from_ref(&request)).remove(0)?;
     if a.json {
         println!(
             "{}",

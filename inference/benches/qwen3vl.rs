@@ -8,7 +8,8 @@
 //! must read ÷ bandwidth).
 //!
 //! Flags (after `--`): `--quick` (one timing iteration), `--dtypes f32,bf16`,
-//! `--no-transformers`, `--python PATH` (default: the parity venv, see tools/parity/README.md).
+//! `--no-transformers`, `--python PATH` (default: the parity venv, see tools/parity/README.md),
+//! `--bandwidth-only`.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -34,6 +35,10 @@ fn main() {
             &PathBuf::from(&args[pos + 2]),
             args[pos + 3].parse().unwrap(),
         );
+        return;
+    }
+    if args.iter().any(|a| a == "--bandwidth-only") {
+        println!("copy bandwidth {:.1} GB/s", copy_bandwidth() / 1e9);
         return;
     }
     let quick = args.iter().any(|a| a == "--quick");
@@ -183,19 +188,24 @@ fn decode_read_params(config: &ModelConfig) -> u64 {
         + (config.text.vocab_size * config.text.hidden_size) as u64
 }
 
-/// Best-of-5 memcpy of 512 MiB, in bytes per second.
+/// Memory traffic of a copy of 1 GiB on all threads (bytes read + bytes written per second,
+/// best of 5): the rate at which a decode step can stream its weights.
 fn copy_bandwidth() -> f64 {
-    let n = 512 << 20;
+    use rayon::prelude::*;
+    let n = 1 << 30;
     let src = vec![1u8; n];
-    let mut dst = vec![0u8; n];
+    let mut dst = vec![1u8; n];
+    let chunk = n / rayon::current_num_threads().max(1) / 8;
     let mut best = f64::MAX;
     for _ in 0..5 {
         let t = Instant::now();
-        dst.copy_from_slice(&src);
+        dst.par_chunks_mut(chunk)
+            .zip(src.par_chunks(chunk))
+            .for_each(|(d, s)| d.copy_from_slice(s));
         best = best.min(t.elapsed().as_secs_f64());
     }
     std::hint::black_box(&dst);
-    n as f64 / best
+    2.0 * n as f64 / best
 }
 
 fn pixels(grid: [usize; 3]) -> Vec<f32> {

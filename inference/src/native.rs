@@ -168,40 +168,41 @@ impl VisionLanguageModel for NativeModel {
                 }
             })
             .collect();
-        // Similar lengths together keeps padding small.
+        // Similar lengths together keeps padding small; a batch holds at most
+        // `max_batch_tokens` padded prompt tokens.
         let mut order: Vec<usize> = (0..prepared.len()).collect();
         order.sort_by_key(|&k| prepared[k].1.input_ids.len());
-        let mut batch: Vec<(usize, &Prompt, &Request)> = Vec::new();
-        let flush = |batch: &mut Vec<(usize, &Prompt, &Request)>,
-                     results: &mut Vec<Option<Result<Response>>>| {
-            if batch.is_empty() {
-                return;
+        let mut batches: Vec<Vec<usize>> = Vec::new();
+        let mut current: Vec<usize> = Vec::new();
+        for k in order {
+            let len = prepared[k].1.input_ids.len();
+            if !current.is_empty() && (current.len() + 1) * len > self.options.max_batch_tokens {
+                batches.push(std::mem::take(&mut current));
             }
-            match self.run_batch(batch) {
+            current.push(k);
+        }
+        batches.extend((!current.is_empty()).then_some(current));
+        for batch in batches {
+            let batch: Vec<(usize, &Prompt, &Request)> = batch
+                .iter()
+                .map(|&k| (prepared[k].0, &prepared[k].1, &requests[prepared[k].0]))
+                .collect();
+            match self.run_batch(&batch) {
                 Ok(responses) => {
                     for ((i, _, _), r) in batch.iter().zip(responses) {
                         results[*i] = Some(Ok(r));
                     }
                 }
                 Err(e) => {
+                    // A failure of the batch itself (not of one request's input): every
+                    // request in it reports it.
                     let msg = e.to_string();
-                    for (i, _, _) in batch.iter() {
+                    for (i, _, _) in &batch {
                         results[*i] = Some(Err(InferenceError::Request(msg.clone())));
                     }
                 }
             }
-            batch.clear();
-        };
-        for k in order {
-            let (i, prompt) = &prepared[k];
-            let len = prompt.input_ids.len();
-            let rows_after = batch.len() + 1;
-            if !batch.is_empty() && rows_after * len > self.options.max_batch_tokens {
-                flush(&mut batch, &mut results);
-            }
-            batch.push((*i, prompt, &requests[*i]));
         }
-        flush(&mut batch, &mut results);
         results
             .into_iter()
             .map(|r| r.expect("every request answered"))

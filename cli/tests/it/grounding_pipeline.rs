@@ -260,15 +260,15 @@ fn answers_parse_and_match_the_labelme_annotations() {
                 .iter()
                 .zip(s.meta["questions"].as_array().unwrap())
             {
-                if let Some(n) = q["count"].as_u64() {
-                    if kind != "ref_grounding" {
-                        let cat = q["category"].as_str().unwrap().to_string();
-                        let want = per_image
-                            .get(&(image_id.clone(), cat))
-                            .copied()
-                            .unwrap_or(0);
-                        assert_eq!(n as usize, want, "{kind}: {answer}");
-                    }
+                if let Some(n) = q["count"].as_u64()
+                    && kind != "ref_grounding"
+                {
+                    let cat = q["category"].as_str().unwrap().to_string();
+                    let want = per_image
+                        .get(&(image_id.clone(), cat))
+                        .copied()
+                        .unwrap_or(0);
+                    assert_eq!(n as usize, want, "{kind}: {answer}");
                 }
                 if kind == "counting" || (kind == "spatial" && q["relation"] != "nearest") {
                     continue;

@@ -6,7 +6,9 @@ use weft_inference::candle::{Device, Tensor, safetensors};
 use crate::common::{repo_root, run_weft};
 
 fn case(name: &str) -> std::path::PathBuf {
-    repo_root().join("inference/tests/fixtures/parity").join(name)
+    repo_root()
+        .join("inference/tests/fixtures/parity")
+        .join(name)
 }
 
 fn f32s(t: &Tensor) -> Vec<f32> {

@@ -357,7 +357,11 @@ fn needs_ocr_pages_are_transcribed_by_a_configured_model() {
     run_weft(&a.iter().map(String::as_str).collect::<Vec<_>>(), true);
 
     let usable = Manifest::read(&out.join("usable/manifest.json")).unwrap();
-    assert!(!usable.counts.dropped.contains_key("needs_ocr"), "{:?}", usable.counts);
+    assert!(
+        !usable.counts.dropped.contains_key("needs_ocr"),
+        "{:?}",
+        usable.counts
+    );
     let read = |stage: &str| -> Vec<Sample> {
         let mut v = Vec::new();
         for f in resolve_paths(&[out.join(stage).display().to_string()]).unwrap() {
@@ -373,7 +377,10 @@ fn needs_ocr_pages_are_transcribed_by_a_configured_model() {
         .iter()
         .filter(|s| s.meta.get("transcribed_by").is_some())
         .collect();
-    assert!(!transcribed.is_empty(), "no page of the scan was transcribed");
+    assert!(
+        !transcribed.is_empty(),
+        "no page of the scan was transcribed"
+    );
     assert!(
         read("doc_parse")
             .iter()

@@ -55,38 +55,30 @@ pub fn generate(
     // One decode row per completion.
     struct Row {
         request: usize,
+        index: usize,
         sampler: Sampler,
         seen: Vec<u32>,
         out: Vec<u32>,
         max_new: usize,
     }
     let mut live: Vec<Row> = Vec::new();
-    let mut src_rows = Vec::new();
     for (r, (prompt, params)) in prompts.iter().enumerate() {
-        for i in 0..params.n {
+        for index in 0..params.n {
             live.push(Row {
                 request: r,
-                sampler: Sampler::new(params, i),
+                index,
+                sampler: Sampler::new(params, index),
                 seen: prompt.input_ids.clone(),
                 out: Vec::new(),
                 max_new: params.max_new_tokens,
             });
-            src_rows.push(r);
         }
     }
+    let src_rows: Vec<usize> = live.iter().map(|r| r.request).collect();
     let mut cache = prefill.cache.select_rows(&src_rows)?;
     let mut deltas: Vec<i64> = src_rows.iter().map(|&r| prefill.deltas[r]).collect();
     let mut results: Vec<Vec<Option<GeneratedTokens>>> =
         prompts.iter().map(|(_, p)| vec![None; p.n]).collect();
-    let mut index_in_request: Vec<usize> = Vec::with_capacity(live.len());
-    {
-        let mut seen_per_request = vec![0usize; prompts.len()];
-        for row in &live {
-            index_in_request.push(seen_per_request[row.request]);
-            seen_per_request[row.request] += 1;
-        }
-    }
-
     let mut logits: Vec<Vec<f32>> = live
         .iter()
         .map(|r| first_logits[r.request].clone())
@@ -94,48 +86,42 @@ pub fn generate(
     loop {
         // Sample one token per live row; retire rows that stop or reach their limit.
         let mut next = Vec::with_capacity(live.len());
+        let mut still: Vec<Row> = Vec::with_capacity(live.len());
         let mut keep = Vec::with_capacity(live.len());
-        for (i, row) in live.iter_mut().enumerate() {
-            if row.max_new == 0 {
-                let slot = &mut results[row.request][index_in_request[i]];
-                *slot = Some(GeneratedTokens {
-                    tokens: Vec::new(),
-                    finish_reason: FinishReason::Length,
-                });
-                continue;
+        for (i, mut row) in live.into_iter().enumerate() {
+            let finish = if row.max_new == 0 {
+                Some(FinishReason::Length)
+            } else {
+                let tok = row.sampler.next(&mut logits[i], &row.seen);
+                if stop.contains(&tok) {
+                    Some(FinishReason::Stop)
+                } else {
+                    row.out.push(tok);
+                    row.seen.push(tok);
+                    (row.out.len() >= row.max_new).then_some(FinishReason::Length)
+                }
+            };
+            match finish {
+                Some(finish_reason) => {
+                    results[row.request][row.index] = Some(GeneratedTokens {
+                        tokens: std::mem::take(&mut row.out),
+                        finish_reason,
+                    });
+                }
+                None => {
+                    next.push(*row.out.last().expect("a token was just added"));
+                    keep.push(i);
+                    still.push(row);
+                }
             }
-            let tok = row.sampler.next(&mut logits[i], &row.seen);
-            if stop.contains(&tok) {
-                results[row.request][index_in_request[i]] = Some(GeneratedTokens {
-                    tokens: std::mem::take(&mut row.out),
-                    finish_reason: FinishReason::Stop,
-                });
-                continue;
-            }
-            row.out.push(tok);
-            row.seen.push(tok);
-            if row.out.len() >= row.max_new {
-                results[row.request][index_in_request[i]] = Some(GeneratedTokens {
-                    tokens: std::mem::take(&mut row.out),
-                    finish_reason: FinishReason::Length,
-                });
-                continue;
-            }
-            keep.push(i);
-            next.push(tok);
         }
-        if keep.is_empty() {
+        live = still;
+        if live.is_empty() {
             break;
         }
-        if keep.len() != live.len() {
+        if keep.len() != cache.rows() {
             cache = cache.select_rows(&keep)?;
             deltas = keep.iter().map(|&i| deltas[i]).collect();
-            index_in_request = keep.iter().map(|&i| index_in_request[i]).collect();
-            let mut old: Vec<Option<Row>> = live.into_iter().map(Some).collect();
-            live = keep
-                .iter()
-                .map(|&i| old[i].take().expect("kept once"))
-                .collect();
         }
         logits = model
             .decode(&next, &mut cache, &deltas)?

@@ -42,7 +42,10 @@ impl Linear {
         let in_dim = dims[dims.len() - 1];
         let rows: usize = dims[..dims.len() - 1].iter().product();
         let x2 = x.reshape((rows, in_dim))?;
-        let mut y = x2.matmul(&self.weight.t()?)?;
+        let mut y = match super::matvec::small_batch(&x2, &self.weight)? {
+            Some(y) => y,
+            None => x2.matmul(&self.weight.t()?)?,
+        };
         if let Some(b) = &self.bias {
             y = y.broadcast_add(b)?;
         }
@@ -134,6 +137,6 @@ pub fn apply_rotary(x: &Tensor, cos: &Tensor, sin: &Tensor) -> Result<Tensor> {
 /// Softmax over the last dimension in f32, cast back (the reference's eager attention).
 pub fn softmax_f32(x: &Tensor) -> Result<Tensor> {
     let dtype = x.dtype();
-    let s = candle_nn::ops::softmax_last_dim(&x.to_dtype(DType::F32)?)?;
+    let s = super::softmax::softmax_last_dim(&x.to_dtype(DType::F32)?)?;
     Ok(s.to_dtype(dtype)?)
 }

@@ -9,7 +9,9 @@
 //! `cache length + delta(row)` on all three axes, no vision input.
 
 pub mod layers;
+mod matvec;
 pub mod rope;
+mod softmax;
 pub mod text;
 pub mod vision;
 

@@ -13,6 +13,9 @@ use crate::config::TextConfig;
 use crate::error::Result;
 use crate::weights::Weights;
 
+/// Query rows per attention block during prefill.
+const QUERY_BLOCK: usize = 512;
+
 struct Layer {
     input_norm: RmsNorm,
     post_norm: RmsNorm,
@@ -319,17 +322,39 @@ impl TextModel {
         let k_all = kv.0.narrow(2, 0, total)?;
         let v_all = kv.1.narrow(2, 0, total)?;
         // GQA without copying keys: the `rep` query heads of one kv head share its matmul.
-        let q5 = q.reshape((rows, nkv, rep * len, hd))?;
+        // Long prefills go in blocks of queries so the score matrix stays small (a 32K-token
+        // document would otherwise need heads × 32K² scores at once).
+        let q6 = q.reshape((rows, nkv, rep, len, hd))?;
+        let k_t = k_all.t()?;
         let scale = (hd as f64).powf(-0.5);
-        let scores = (q5.matmul(&k_all.t()?)? * scale)?;
-        let scores = match mask {
-            Some(m) => scores
-                .reshape((rows, nkv, rep, len, total))?
-                .broadcast_add(m)?
-                .reshape((rows, nkv, rep * len, total))?,
-            None => scores,
+        let mut blocks = Vec::with_capacity(len.div_ceil(QUERY_BLOCK));
+        let mut q0 = 0;
+        while q0 < len {
+            let n = QUERY_BLOCK.min(len - q0);
+            let qb = if n == len {
+                q6.reshape((rows, nkv, rep * n, hd))?
+            } else {
+                q6.narrow(3, q0, n)?
+                    .contiguous()?
+                    .reshape((rows, nkv, rep * n, hd))?
+            };
+            let scores = (qb.matmul(&k_t)? * scale)?;
+            let scores = match mask {
+                Some(m) => scores
+                    .reshape((rows, nkv, rep, n, total))?
+                    .broadcast_add(&m.narrow(3, q0, n)?)?
+                    .reshape((rows, nkv, rep * n, total))?,
+                None => scores,
+            };
+            let out = softmax_f32(&scores)?.matmul(&v_all)?;
+            blocks.push(out.reshape((rows, nkv, rep, n, hd))?);
+            q0 += n;
+        }
+        let attn = if blocks.len() == 1 {
+            blocks.pop().expect("one block")
+        } else {
+            Tensor::cat(&blocks, 3)?
         };
-        let attn = softmax_f32(&scores)?.matmul(&v_all)?;
         let attn = attn
             .reshape((rows, nq, len, hd))?
             .transpose(1, 2)?

@@ -47,6 +47,9 @@ pub struct VisionTower {
 
 const EPS: f64 = 1e-6;
 
+/// Query rows per attention block (see `block_forward`).
+const QUERY_BLOCK: usize = 256;
+
 impl Merger {
     fn load(w: &Weights, prefix: &str, cfg: &VisionConfig, postshuffle: bool) -> Result<Self> {
         let unit = cfg.hidden_size * cfg.spatial_merge_size * cfg.spatial_merge_size;
@@ -208,11 +211,19 @@ impl VisionTower {
         let mut outs = Vec::with_capacity(frames.len());
         let mut start = 0;
         for &len in frames {
-            let qf = q.narrow(1, start, len)?;
-            let kf = k.narrow(1, start, len)?;
+            let kt = k.narrow(1, start, len)?.t()?;
             let vf = v.narrow(1, start, len)?;
-            let scores = (qf.matmul(&kf.t()?)? * scale)?;
-            outs.push(softmax_f32(&scores)?.matmul(&vf)?);
+            // Queries in blocks: a 1024×768 frame has 3072 patches, and its full score matrix
+            // (16 heads × 3072²) would be 600 MB written and read three times; blocks of
+            // QUERY_BLOCK rows stay in cache.
+            let mut q0 = 0;
+            while q0 < len {
+                let n = QUERY_BLOCK.min(len - q0);
+                let qf = (q.narrow(1, start + q0, n)? * scale)?;
+                let scores = qf.matmul(&kt)?;
+                outs.push(softmax_f32(&scores)?.matmul(&vf)?);
+                q0 += n;
+            }
             start += len;
         }
         let attn = Tensor::cat(&outs, 1)?

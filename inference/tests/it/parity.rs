@@ -509,3 +509,79 @@ fn processor_config_and_image_loading_follow_the_folder() {
     let p = cfg.process_image(&img).unwrap();
     assert_eq!(vec![p.grid_thw], case.grids("image_grid_thw"));
 }
+
+/// Prompts longer than one attention block (512 queries) give the same logits as a shorter
+/// prefill plus cached decode steps, alone and left-padded beside a short prompt.
+#[test]
+fn long_prompts_prefill_in_query_blocks_consistently() {
+    let case = Case::load("two_images");
+    let model = case.model();
+    let m = model.model();
+    let long: Vec<u32> = (0..700u32).map(|i| (i * 37 + 11) % 1000).collect();
+    let row = |ids: &[u32]| -> Vec<f32> {
+        let p = m
+            .prefill(
+                &[PrefillRow {
+                    input_ids: ids,
+                    images: &[],
+                    videos: &[],
+                }],
+                false,
+                0,
+                0,
+            )
+            .unwrap();
+        p.logits.flatten_all().unwrap().to_vec1().unwrap()
+    };
+    let full = row(&long);
+    // 690 tokens prefilled, then 10 decode steps.
+    let p = m
+        .prefill(
+            &[PrefillRow {
+                input_ids: &long[..690],
+                images: &[],
+                videos: &[],
+            }],
+            false,
+            10,
+            0,
+        )
+        .unwrap();
+    let mut cache = p.cache;
+    let mut last = Vec::new();
+    for &t in &long[690..] {
+        last = m
+            .decode(&[t], &mut cache, &p.deltas)
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1()
+            .unwrap();
+    }
+    assert!(max_abs_diff(&full, &last) <= LOGITS_TOL);
+    // The same long row padded against a short one in a batch.
+    let short = [5u32, 6, 7];
+    let batch = m
+        .prefill(
+            &[
+                PrefillRow {
+                    input_ids: &short,
+                    images: &[],
+                    videos: &[],
+                },
+                PrefillRow {
+                    input_ids: &long,
+                    images: &[],
+                    videos: &[],
+                },
+            ],
+            false,
+            0,
+            0,
+        )
+        .unwrap();
+    let b0: Vec<f32> = batch.logits.get(0).unwrap().to_vec1().unwrap();
+    let b1: Vec<f32> = batch.logits.get(1).unwrap().to_vec1().unwrap();
+    assert!(max_abs_diff(&b0, &row(&short)) <= LOGITS_TOL);
+    assert!(max_abs_diff(&b1, &full) <= LOGITS_TOL);
+}

@@ -2,12 +2,14 @@
 //! COCO-style file on 2 threads, and peak memory against the number of annotations.
 //!
 //! The input is made of real data: every image entry is the bundled `coins.png` (384×303
-//! PNG, 76 KB, stored unchanged: it needs no resize) with its 24 real annotations and
+//! PNG, 76 KB, stored unchanged: it needs no resize) with the photo's real annotations and
 //! polygons, repeated under new ids until the file holds the wanted number of annotations.
 //! The pipeline is the bundled one (object table + all seven sample kinds) run in-process
-//! through the engine, as `weft run` does. Peak memory is measured in a fresh child process per
-//! size (`VmHWM`), running the object table and one sample stage, so the figures compare like
-//! with like.
+//! through the engine, as `weft run` does. Peak memory (`VmHWM`) is measured in a fresh child
+//! process per size: streaming the file into the reader's index alone (up to 1M annotations);
+//! then the object table and the counting stage, two ways: (a) 24 annotations per image, so
+//! the number of images (and image bytes in flight) grows too; (b) 1000 images with more
+//! annotations each.
 //!
 //! Usage: `cargo bench -p weft-pipeline-grounding --bench grounding [-- ANNOTATIONS...]`.
 
@@ -22,8 +24,9 @@ fn fixtures() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures")
 }
 
-/// Writes a COCO file of `n` annotations (coins.png repeated) into `dir`.
-fn make_input(dir: &Path, n: usize) -> PathBuf {
+/// Writes a COCO file of `n` annotations (coins.png repeated) into `dir`: the photo's 24
+/// annotations per image entry, or `per_image` of them (cycling through the 24) when given.
+fn make_input(dir: &Path, n: usize, per_image: Option<usize>) -> PathBuf {
     let src: Value =
         serde_json::from_slice(&std::fs::read(fixtures().join("annotations.json")).unwrap())
             .unwrap();
@@ -45,11 +48,11 @@ fn make_input(dir: &Path, n: usize) -> PathBuf {
     while anns.len() < n {
         image_id += 1;
         images.push(json!({"id": image_id, "file_name": "coins.png", "width": 384, "height": 303}));
-        for a in &coins {
+        for k in 0..per_image.unwrap_or(coins.len()) {
             if anns.len() == n {
                 break;
             }
-            let mut a = (*a).clone();
+            let mut a = coins[k % coins.len()].clone();
             a["id"] = json!(anns.len() + 1);
             a["image_id"] = json!(image_id);
             anns.push(a);
@@ -111,6 +114,15 @@ fn main() {
         .skip(1)
         .filter(|a| a != "--bench")
         .collect();
+    // Child mode: `--index INPUT` only streams the file into the reader's index.
+    if args.first().map(String::as_str) == Some("--index") {
+        let t = Instant::now();
+        let index =
+            weft_pipeline_grounding::readers::coco::CocoIndex::load(Path::new(&args[1])).unwrap();
+        let secs = t.elapsed().as_secs_f64();
+        println!("{} {secs} {}", index.annotation_count(), peak_rss_kb());
+        return;
+    }
     // Child mode: `--child INPUT OUT` runs the object table and one sample kind.
     if args.first().map(String::as_str) == Some("--child") {
         let (samples, secs) = run(
@@ -126,7 +138,7 @@ fn main() {
     println!("grounding benchmark, 2 rayon threads, coins.png (384×303 PNG, stored unchanged)");
 
     let dir = tmp.path().join(format!("n{main_n}"));
-    let input = make_input(&dir, main_n);
+    let input = make_input(&dir, main_n, None);
     let t = Instant::now();
     let index = weft_pipeline_grounding::readers::coco::CocoIndex::load(&input).unwrap();
     println!(
@@ -152,11 +164,10 @@ fn main() {
             .map(|a| a.parse().expect("annotation counts"))
             .collect()
     };
-    println!("peak memory (object table + counting, fresh process each):");
     let exe = std::env::current_exe().unwrap();
-    for n in sizes {
-        let d = tmp.path().join(format!("rss{n}"));
-        let input = make_input(&d, n);
+    let child = |n: usize, per_image: Option<usize>| {
+        let d = tmp.path().join(format!("rss{n}-{per_image:?}"));
+        let input = make_input(&d, n, per_image);
         let out = std::process::Command::new(&exe)
             .args([
                 "--child",
@@ -175,13 +186,47 @@ fn main() {
             .split_whitespace()
             .map(|x| x.parse().unwrap())
             .collect();
+        std::fs::remove_dir_all(&d).ok();
+        (v[2] / 1024.0, v[0], v[1])
+    };
+    println!("peak RSS of streaming the file into the COCO reader's index (fresh process each):");
+    for &n in sizes.iter().chain([1_000_000].iter()) {
+        let d = tmp.path().join(format!("index{n}"));
+        let input = make_input(&d, n, None);
+        let out = std::process::Command::new(&exe)
+            .args(["--index", input.to_str().unwrap()])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let line = String::from_utf8_lossy(&out.stdout);
+        let v: Vec<f64> = line
+            .split_whitespace()
+            .map(|x| x.parse().unwrap())
+            .collect();
         println!(
-            "  {n:>7} annotations: peak RSS {:>6.1} MB, {:.0} samples/s ({} samples in {:.2} s)",
+            "  {n:>7} annotations ({:>5.0} MB of JSON): {:>6.1} MB in {:.2} s",
+            std::fs::metadata(&input).unwrap().len() as f64 / 1e6,
             v[2] / 1024.0,
-            v[0] / v[1],
-            v[0],
             v[1]
         );
         std::fs::remove_dir_all(&d).ok();
+    }
+    println!("peak RSS, object table + counting, fresh process each:");
+    println!("  (a) 24 annotations per image, so images grow with annotations:");
+    for &n in &sizes {
+        let (mb, samples, secs) = child(n, None);
+        println!(
+            "  {n:>7} annotations: {mb:>6.1} MB, {:.0} samples/s ({samples} samples in {secs:.2} s)",
+            samples / secs
+        );
+    }
+    println!("  (b) 1000 images, annotations per image growing:");
+    for &n in &sizes {
+        let (mb, _, secs) = child(n, Some(n / 1000));
+        println!("  {n:>7} annotations: {mb:>6.1} MB ({secs:.2} s)");
     }
 }

@@ -1,11 +1,12 @@
 //! COCO-style detection JSON (COCO, Objects365, LVIS, labelme's `labelme2coco` exports).
 //!
-//! The file is streamed once ([`crate::json_stream`]) into a compact index: per image its
-//! file, URL, size and LVIS negative / non-exhaustive category ids; per annotation its id,
-//! category, raw `[x, y, w, h]` box, crowd flag and — when it has polygons — one interior
-//! point (the polygons themselves are not kept). Annotations are then grouped by image, so a
-//! split of images finds its annotations without reading the file again. Memory is about
-//! 100 bytes per annotation; see the benchmark for the measured figure.
+//! The file is streamed once ([`crate::json_stream`]): images and categories are kept in
+//! memory (per image its file, URL, size and LVIS negative / non-exhaustive category ids);
+//! each annotation — id, category, raw `[x, y, w, h]` box, crowd flag and, when it has
+//! polygons, one interior point (the polygons themselves are not kept) — goes to an on-disk
+//! store chained by image ([`super::ann_store`]). A split of images then reads its
+//! annotations back without reading the file again, and memory does not grow with the
+//! number of annotations (see the benchmark).
 //!
 //! Accounting: every entry of `images` and `annotations` is one record. An annotation is
 //! kept (reaches its image's record), dropped (`degenerate_box`, `ignored_category`, or
@@ -20,6 +21,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
+use super::ann_store::{AnnStore, StoreWriter, StoredAnn};
 use super::{Built, IdKey, Problem, ReaderOptions, choose_negatives, field, uid};
 use crate::canonical::{ImageRecord, Object};
 use crate::error::GroundingError;
@@ -49,14 +51,11 @@ pub struct CocoImage {
     pub problem: Option<Problem>,
 }
 
-/// One `annotations` entry, grouped under its image (about 100 bytes: the index is the only
-/// part of a COCO file held in memory).
+/// One `annotations` entry of an image, as read back from the store.
 #[derive(Debug, Clone)]
 pub struct CocoAnn {
     /// The id as written (`#N`, its position, when missing).
     pub id: IdKey,
-    /// Index into [`CocoIndex::images`] (`u32::MAX` while unresolved).
-    image: u32,
     /// Index into [`CocoIndex::categories`] (when known).
     pub category: Option<u32>,
     /// `[x, y, w, h]` as written (NaN possible).
@@ -66,7 +65,7 @@ pub struct CocoAnn {
     /// A point inside the polygons.
     pub point: Option<[f64; 2]>,
     /// Why the entry cannot be used.
-    pub problem: Option<Box<Problem>>,
+    pub problem: Option<Problem>,
 }
 
 /// A category: its id, its name as written and normalised.
@@ -80,15 +79,18 @@ pub struct Category {
     pub name: String,
 }
 
-/// The streamed, grouped content of one COCO file.
-#[derive(Debug, Clone)]
+/// The streamed content of one COCO file: images and categories in memory, annotations in
+/// an on-disk store chained by image (see [`super::ann_store`]).
+#[derive(Debug)]
 pub struct CocoIndex {
     /// The file.
     pub path: PathBuf,
     /// Image entries in file order.
     pub images: Vec<CocoImage>,
-    anns: Vec<CocoAnn>,
-    starts: Vec<usize>,
+    store: AnnStore,
+    /// Interned category keys of annotations → index into `categories`, and the keys.
+    category_of: Vec<(IdKey, Option<u32>)>,
+    count: usize,
     /// Categories in file order.
     pub categories: Vec<Category>,
     /// Annotations that belong to no image (no or unknown `image_id`).
@@ -152,7 +154,7 @@ fn parse_image(v: &Value, n: usize) -> CocoImage {
 }
 
 /// Parses one annotation: its raw image and category ids, and the entry.
-fn parse_ann(v: &Value, n: usize) -> (Option<IdKey>, Option<IdKey>, CocoAnn) {
+fn parse_ann(v: &Value, n: usize) -> (Option<IdKey>, Option<IdKey>, StoredAnn) {
     let id = field(v, &["id"]).and_then(IdKey::from_json);
     let shown = id
         .as_ref()
@@ -212,35 +214,40 @@ fn parse_ann(v: &Value, n: usize) -> (Option<IdKey>, Option<IdKey>, CocoAnn) {
                 .collect();
             interior_point(&polys)
         });
-    let ann = CocoAnn {
+    let ann = StoredAnn {
         id: id.unwrap_or_else(|| IdKey::Str(format!("#{n}").into())),
-        image: u32::MAX,
         category: None,
         bbox,
         crowd,
         point,
-        problem: problem.map(Box::new),
+        problem,
     };
     (image, category, ann)
 }
 
 impl CocoIndex {
-    /// Streams and indexes a COCO file. A file that is not such JSON is an error naming it.
+    /// Streams a COCO file once into the index. A file that is not such JSON is an error
+    /// naming it.
     ///
-    /// Annotations are resolved against images and categories as they stream when those came
-    /// first in the file (the usual order), and afterwards otherwise; they are kept in one
-    /// vector, sorted by image at the end, so the index never holds two copies.
+    /// Annotations are chained under their image as they stream when the image came first in
+    /// the file (the usual order), and linked afterwards otherwise; categories are resolved
+    /// when read back, so their place in the file does not matter either.
     pub fn load(path: &Path) -> Result<CocoIndex, GroundingError> {
         let file = path.display().to_string();
+        let io_err = |e: std::io::Error| GroundingError::Annotations {
+            path: path.to_path_buf(),
+            reason: format!("annotation store: {e}"),
+        };
+        let mut store = StoreWriter::new().map_err(io_err)?;
         let mut images: Vec<CocoImage> = Vec::new();
         let mut image_ids: HashMap<IdKey, u32> = HashMap::new();
         let mut categories: Vec<Category> = Vec::new();
         // Category ids as seen in annotations, interned; resolved once all are known.
         let mut cat_keys: HashMap<IdKey, u32> = HashMap::new();
-        let mut anns: Vec<CocoAnn> = Vec::new();
-        let mut later: Vec<(usize, IdKey)> = Vec::new(); // annotations before their image
+        let mut later: Vec<(u64, IdKey, IdKey)> = Vec::new(); // (offset, image, annotation id)
         let mut orphans = Vec::new();
         let mut seen_anns = 0usize;
+        let mut count = 0usize;
         stream_object_arrays(path, &["images", "annotations", "categories"], |key, v| {
             match key {
                 "images" => {
@@ -258,6 +265,7 @@ impl CocoIndex {
                         }
                     }
                     images.push(img);
+                    store.add_image();
                 }
                 "annotations" => {
                     let (image, category, mut ann) = parse_ann(&v, seen_anns);
@@ -266,21 +274,22 @@ impl CocoIndex {
                         let next = cat_keys.len() as u32;
                         ann.category = Some(*cat_keys.entry(c).or_insert(next));
                     }
-                    match image {
-                        None => orphans.push((
+                    let Some(i) = image else {
+                        orphans.push((
                             format!("{file}#annotation={}", ann.id),
                             Problem::new(
                                 "missing_field",
                                 format!("annotation id={} has no `image_id`", ann.id),
                             ),
-                        )),
-                        Some(i) => {
-                            match image_ids.get(&i) {
-                                Some(&idx) => ann.image = idx,
-                                None => later.push((anns.len(), i)),
-                            }
-                            anns.push(ann);
-                        }
+                        ));
+                        return Ok(());
+                    };
+                    let known = image_ids.get(&i).copied();
+                    let at = store.append(known, &ann).map_err(|e| e.to_string())?;
+                    if known.is_none() {
+                        later.push((at, i, ann.id));
+                    } else {
+                        count += 1;
                     }
                 }
                 _ => {
@@ -298,75 +307,91 @@ impl CocoIndex {
             }
             Ok(())
         })?;
-        for (a, key) in later {
+        let mut store = store.finish().map_err(io_err)?;
+        for (at, key, id) in later {
             match image_ids.get(&key) {
-                Some(&idx) => anns[a].image = idx,
-                None => {
-                    let id = &anns[a].id;
-                    orphans.push((
-                        format!("{file}#annotation={id}"),
-                        Problem::new(
-                            "unknown_image",
-                            format!("annotation id={id}: image_id {key} is not in `images`"),
-                        ),
-                    ));
+                Some(&idx) => {
+                    store.attach(idx, at);
+                    count += 1;
                 }
+                None => orphans.push((
+                    format!("{file}#annotation={id}"),
+                    Problem::new(
+                        "unknown_image",
+                        format!("annotation id={id}: image_id {key} is not in `images`"),
+                    ),
+                )),
             }
         }
-        anns.retain(|a| a.image != u32::MAX);
-        // Interned category keys → positions in `categories`.
         let by_id: HashMap<&IdKey, u32> = categories
             .iter()
             .enumerate()
             .map(|(i, c)| (&c.id, i as u32))
             .collect();
-        let mut resolved = vec![None; cat_keys.len()];
-        let mut keys: Vec<Option<IdKey>> = vec![None; cat_keys.len()];
+        let mut category_of: Vec<(IdKey, Option<u32>)> =
+            vec![(IdKey::Int(0), None); cat_keys.len()];
         for (k, i) in cat_keys {
-            resolved[i as usize] = by_id.get(&k).copied();
-            keys[i as usize] = Some(k);
-        }
-        for a in &mut anns {
-            let Some(interned) = a.category else { continue };
-            a.category = resolved[interned as usize];
-            if a.category.is_none() && a.problem.is_none() {
-                let c = keys[interned as usize].as_ref().expect("interned");
-                a.problem = Some(Box::new(Problem::new(
-                    "unknown_category",
-                    format!(
-                        "annotation id={}: category_id {c} is not in `categories`",
-                        a.id
-                    ),
-                )));
-            }
-        }
-        anns.sort_by_key(|a| a.image); // stable: file order within an image
-        anns.shrink_to_fit();
-        let mut starts = vec![0usize; images.len() + 1];
-        for a in &anns {
-            starts[a.image as usize + 1] += 1;
-        }
-        for i in 0..images.len() {
-            starts[i + 1] += starts[i];
+            let resolved = by_id.get(&k).copied();
+            category_of[i as usize] = (k, resolved);
         }
         Ok(CocoIndex {
             path: path.to_path_buf(),
             images,
-            anns,
-            starts,
+            store,
+            category_of,
+            count,
             categories,
             orphans,
         })
     }
 
-    /// The annotations of image `i`, in file order.
-    pub fn annotations_of(&self, i: usize) -> &[CocoAnn] {
-        &self.anns[self.starts[i]..self.starts[i + 1]]
+    /// The annotations of image `i`, in file order, categories resolved (an unknown one is
+    /// the annotation's `unknown_category` problem).
+    pub fn annotations_of(&self, i: usize) -> Result<Vec<CocoAnn>, GroundingError> {
+        let stored = self
+            .store
+            .read_image(i as u32)
+            .map_err(|e| GroundingError::Annotations {
+                path: self.path.clone(),
+                reason: format!("annotation store: {e}"),
+            })?;
+        Ok(stored
+            .into_iter()
+            .map(|a| {
+                let (category, mut problem) = (a.category, a.problem);
+                let resolved = category.and_then(|c| {
+                    let (key, found) = &self.category_of[c as usize];
+                    if found.is_none() && problem.is_none() {
+                        problem = Some(Problem::new(
+                            "unknown_category",
+                            format!(
+                                "annotation id={}: category_id {key} is not in `categories`",
+                                a.id
+                            ),
+                        ));
+                    }
+                    *found
+                });
+                CocoAnn {
+                    id: a.id,
+                    category: resolved,
+                    bbox: a.bbox,
+                    crowd: a.crowd,
+                    point: a.point,
+                    problem,
+                }
+            })
+            .collect())
     }
 
-    /// Number of annotation entries grouped under images.
+    /// Number of annotation entries that belong to an image.
     pub fn annotation_count(&self) -> usize {
-        self.anns.len()
+        self.count
+    }
+
+    /// Bytes the annotation store holds on disk.
+    pub fn store_bytes(&self) -> u64 {
+        self.store.bytes()
     }
 
     /// Builds the record of image `i`: loads its image, checks its annotations (see the
@@ -381,9 +406,20 @@ impl CocoIndex {
         opts: &ReaderOptions,
     ) -> Built {
         let img = &self.images[i];
-        let anns = self.annotations_of(i);
         let file = self.path.display().to_string();
         let mut out = Built::default();
+        let anns = match self.annotations_of(i) {
+            Ok(a) => a,
+            Err(e) => {
+                // Our own temporary file failed: the image counts as one quarantined record.
+                out.consume(1);
+                out.quarantine(
+                    format!("{file}#image={i}"),
+                    Problem::new("io", e.to_string()),
+                );
+                return out;
+            }
+        };
         out.consume(1 + anns.len() as u64);
         let image_id = img
             .id
@@ -433,13 +469,13 @@ impl CocoIndex {
             |name: &str| name.is_empty() || opts.ignore_categories.iter().any(|x| x == name);
         let mut objects = Vec::new();
         let mut present: Vec<String> = Vec::new();
-        for a in anns {
+        for a in &anns {
             let source = format!("{file}#annotation={}", a.id);
             if let Some(c) = a.category {
                 present.push(cat_name(c).to_string());
             }
             if let Some(p) = &a.problem {
-                out.quarantine(source, (**p).clone());
+                out.quarantine(source, p.clone());
                 continue;
             }
             let category = cat_name(a.category.expect("no problem, so resolved"));
@@ -622,8 +658,9 @@ mod tests {
         let path = tmp.path().join("a.json");
         std::fs::write(&path, json).unwrap();
         let index = CocoIndex::load(&path).unwrap();
-        let reasons: Vec<&str> = index.orphans.iter().map(|(_, p)| p.reason).collect();
-        assert_eq!(reasons, ["unknown_image", "missing_field"]);
+        let mut reasons: Vec<&str> = index.orphans.iter().map(|(_, p)| p.reason).collect();
+        reasons.sort();
+        assert_eq!(reasons, ["missing_field", "unknown_image"]);
         let built = build_all(&index, tmp.path());
         let mut quarantined: Vec<&str> = Vec::new();
         let mut dropped: Vec<(&str, u64)> = Vec::new();
@@ -699,6 +736,39 @@ mod tests {
         let rec = built[0].record.as_ref().unwrap();
         assert_eq!(rec.absent, ["cat"]);
         assert_eq!(rec.not_exhaustive, ["coin"]);
+    }
+
+    #[test]
+    fn any_key_order_gives_the_same_index() {
+        // Annotations before images and categories (JSON objects are unordered).
+        let tmp = tempfile::tempdir().unwrap();
+        let json = r#"{"annotations": [
+              {"id": 2, "image_id": 7, "category_id": 1, "bbox": [1, 1, 5, 5]},
+              {"id": 3, "image_id": 8, "category_id": 1, "bbox": [1, 1, 5, 5]},
+              {"id": 1, "image_id": 7, "category_id": 4, "bbox": [2, 2, 5, 5]}],
+            "categories": [{"id": 1, "name": "coin"}],
+            "images": [{"id": 7, "file_name": "a.png"}]}"#;
+        let path = tmp.path().join("late.json");
+        std::fs::write(&path, json).unwrap();
+        let index = CocoIndex::load(&path).unwrap();
+        let ids: Vec<String> = index
+            .annotations_of(0)
+            .unwrap()
+            .iter()
+            .map(|a| a.id.to_string())
+            .collect();
+        assert_eq!(ids, ["2", "1"], "file order within the image");
+        assert_eq!(index.annotations_of(0).unwrap()[0].category, Some(0));
+        assert_eq!(
+            index.annotations_of(0).unwrap()[1]
+                .problem
+                .as_ref()
+                .unwrap()
+                .reason,
+            "unknown_category"
+        );
+        assert_eq!(index.orphans.len(), 1);
+        assert_eq!(index.orphans[0].1.reason, "unknown_image");
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! Dataset readers: each turns one annotation layout into [`ImageRecord`]s plus an account of
 //! every entry it read.
 //!
-//! - [`coco`]: COCO detection JSON (COCO, Objects365, LVIS, labelme exports);
+//! - [`coco`]: COCO detection JSON (COCO, Objects365, LVIS, labelme exports), with its
+//!   annotations held on disk by [`ann_store`];
 //! - [`refcoco`]: RefCOCO / RefCOCO+ / RefCOCOg referring expressions (JSON, JSONL, Parquet);
 //! - [`pixmo`]: PixMo-Points-style point annotations (JSONL or Parquet);
 //! - [`table`]: JSON/JSONL/Parquet record files as JSON values, image bytes aside.
@@ -11,6 +12,7 @@
 //! `StageIo`, so "every entry is written, dropped with a reason or quarantined" is checked
 //! in the readers' own unit tests as well as by the engine.
 
+pub mod ann_store;
 pub mod coco;
 pub mod pixmo;
 pub mod refcoco;

@@ -54,7 +54,7 @@ pub fn instances_by_ann_id(index: &CocoIndex) -> HashMap<String, InstanceBox> {
         let (Some(id), Some(file)) = (&img.id, &img.file) else {
             continue;
         };
-        for a in index.annotations_of(i) {
+        for a in index.annotations_of(i).unwrap_or_default() {
             if let Some(c) = a.category {
                 out.insert(
                     a.id.to_string(),
@@ -461,6 +461,102 @@ mod tests {
         assert_eq!(spoon.expressions.len(), 2);
         assert_eq!(coffee.not_exhaustive, ["cup", "saucer", "spoon"]);
         assert!(coffee.absent.is_empty());
+    }
+
+    /// The Hub layout (lmms-lab/RefCOCO-like): one Parquet row per referred object, the photo
+    /// embedded as an `Image` struct in every row, `[x, y, w, h]` boxes, `answer` lists.
+    #[test]
+    fn parquet_rows_with_embedded_photos_group_by_image() {
+        use arrow::array::{
+            Array, BinaryArray, Float64Builder, Int64Array, ListBuilder, RecordBatch, StringArray,
+            StringBuilder, StructArray,
+        };
+        use arrow::datatypes::{DataType, Field, Fields, Schema};
+        use std::sync::Arc;
+        let png = std::fs::read(fixtures().join("images/coffee.png")).unwrap();
+        let cat = std::fs::read(fixtures().join("images/chelsea.png")).unwrap();
+        let image = StructArray::new(
+            Fields::from(vec![
+                Field::new("bytes", DataType::Binary, true),
+                Field::new("path", DataType::Utf8, true),
+            ]),
+            vec![
+                Arc::new(BinaryArray::from(vec![
+                    Some(png.as_slice()),
+                    Some(cat.as_slice()),
+                    Some(png.as_slice()),
+                ])),
+                Arc::new(StringArray::from(vec![None::<&str>, None, None])),
+            ],
+            None,
+        );
+        let mut bbox = ListBuilder::new(Float64Builder::new());
+        for b in [
+            [324.0, 66.0, 100.0, 260.0],
+            [238.0, 226.0, 54.0, 40.0],
+            [172.0, 17.0, 238.0, 291.0],
+        ] {
+            bbox.values().append_slice(&b);
+            bbox.append(true);
+        }
+        let mut answer = ListBuilder::new(StringBuilder::new());
+        for a in [
+            vec!["the spoon"],
+            vec!["pink nose"],
+            vec!["the cup", "espresso cup"],
+        ] {
+            for x in a {
+                answer.values().append_value(x);
+            }
+            answer.append(true);
+        }
+        let (bbox, answer) = (bbox.finish(), answer.finish());
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("image", image.data_type().clone(), true),
+            Field::new("image_id", DataType::Int64, false),
+            Field::new("bbox", bbox.data_type().clone(), true),
+            Field::new("answer", answer.data_type().clone(), true),
+        ]));
+        let batch = RecordBatch::try_new(
+            schema.clone(),
+            vec![
+                Arc::new(image),
+                Arc::new(Int64Array::from(vec![2, 3, 2])),
+                Arc::new(bbox),
+                Arc::new(answer),
+            ],
+        )
+        .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("val.parquet");
+        weft_shards::writer::write_single_file(&path, schema, &[batch]).unwrap();
+        assert!(embeds_images(&path, "image"));
+        let o = opts();
+        let layout = RefLayout {
+            images_dir: dir.path().to_path_buf(),
+            xyxy: false,
+            embedded: true,
+            instances: None,
+            annotation_file: "val.parquet".into(),
+            opts: &o,
+        };
+        let built = read(&path, &layout);
+        // Emitted at each image's last row: the cat (row 1), then the coffee (row 2).
+        let recs: Vec<&ImageRecord> = built.iter().filter_map(|b| b.record.as_ref()).collect();
+        assert_eq!(recs.len(), 2);
+        assert_eq!(
+            (recs[0].image_id.as_str(), recs[0].image.as_slice()),
+            ("3", cat.as_slice())
+        );
+        assert_eq!((recs[1].image_id.as_str(), recs[1].width), ("2", 600));
+        assert_eq!(recs[1].image, png);
+        let exprs: Vec<&str> = recs[1]
+            .objects
+            .iter()
+            .flat_map(|o| o.expressions.iter().map(String::as_str))
+            .collect();
+        assert_eq!(exprs, ["the spoon", "the cup", "espresso cup"]);
+        assert_eq!(built.iter().map(|b| b.records_in).sum::<u64>(), 4);
     }
 
     #[test]

@@ -57,27 +57,31 @@ fn logits_contract_writes_the_reference_tensors() {
 #[test]
 fn infer_answers_about_an_image_as_json() {
     let dir = case("two_images");
-    let out = run_weft(
-        &[
-            "infer",
-            "--model",
-            dir.join("model").to_str().unwrap(),
-            "--image",
-            dir.join("a.png").to_str().unwrap(),
-            "--prompt",
-            "Describe this image.",
-            "--max-new-tokens",
-            "6",
-            "--n",
-            "2",
-            "--temperature",
-            "0.8",
-            "--seed",
-            "3",
-            "--json",
-        ],
-        true,
-    );
+    let (model, image) = (dir.join("model"), dir.join("a.png"));
+    let ask = || {
+        run_weft(
+            &[
+                "infer",
+                "--model",
+                model.to_str().unwrap(),
+                "--image",
+                image.to_str().unwrap(),
+                "--prompt",
+                "Describe this image.",
+                "--max-new-tokens",
+                "6",
+                "--n",
+                "2",
+                "--temperature",
+                "0.8",
+                "--seed",
+                "3",
+                "--json",
+            ],
+            true,
+        )
+    };
+    let out = ask();
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert!(v["model"].as_str().unwrap().starts_with("model@"));
     assert!(v["prompt_tokens"].as_u64().unwrap() > 6);
@@ -87,28 +91,7 @@ fn infer_answers_about_an_image_as_json() {
         assert!(c["token_ids"].as_array().unwrap().len() <= 6);
     }
     // Same seed, same answers.
-    let again = run_weft(
-        &[
-            "infer",
-            "--model",
-            dir.join("model").to_str().unwrap(),
-            "--image",
-            dir.join("a.png").to_str().unwrap(),
-            "--prompt",
-            "Describe this image.",
-            "--max-new-tokens",
-            "6",
-            "--n",
-            "2",
-            "--temperature",
-            "0.8",
-            "--seed",
-            "3",
-            "--json",
-        ],
-        true,
-    );
-    assert_eq!(out.stdout, again.stdout);
+    assert_eq!(out.stdout, ask().stdout);
 }
 
 #[test]

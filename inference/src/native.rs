@@ -7,7 +7,7 @@
 //! token budget and decoded together.
 
 use std::io::Read;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use candle_core::{DType, Device};
 use sha2::{Digest, Sha256};
@@ -46,7 +46,6 @@ impl Default for NativeOptions {
 /// A Qwen3-VL model folder loaded for native inference.
 pub struct NativeModel {
     id: String,
-    dir: PathBuf,
     model: Qwen3Vl,
     tokenizer: ChatTokenizer,
     processor: ProcessorConfig,
@@ -72,17 +71,11 @@ impl NativeModel {
         drop(weights);
         Ok(NativeModel {
             id,
-            dir: dir.to_path_buf(),
             model,
             tokenizer,
             processor,
             options,
         })
-    }
-
-    /// The model folder.
-    pub fn dir(&self) -> &Path {
-        &self.dir
     }
 
     /// The forward passes.

@@ -104,13 +104,6 @@ impl Weights {
         self.entries.contains_key(name)
     }
 
-    /// Names of all tensors, sorted.
-    pub fn names(&self) -> Vec<&str> {
-        let mut names: Vec<&str> = self.entries.keys().map(String::as_str).collect();
-        names.sort_unstable();
-        names
-    }
-
     /// The safetensors files, in load order.
     pub fn files(&self) -> impl Iterator<Item = &Path> {
         self.files.iter().map(|(p, _)| p.as_path())
@@ -123,11 +116,6 @@ impl Weights {
 
     /// Loads `name`, which must have exactly `shape`, converted to the compute dtype.
     pub fn get(&self, name: &str, shape: &[usize]) -> Result<Tensor> {
-        self.get_as(name, shape, self.dtype)
-    }
-
-    /// Like [`Weights::get`] but converted to `dtype` (norm weights stay in f32, for example).
-    pub fn get_as(&self, name: &str, shape: &[usize], dtype: DType) -> Result<Tensor> {
         let entry = self.entries.get(name).ok_or_else(|| {
             InferenceError::Weights(format!("tensor {name} is missing from the checkpoint"))
         })?;
@@ -143,7 +131,7 @@ impl Weights {
             .map_err(|e| InferenceError::io(path, e))?;
         let tensor = Tensor::from_raw_buffer(&bytes, entry.dtype, shape, &Device::Cpu)?;
         drop(bytes);
-        Ok(tensor.to_dtype(dtype)?.to_device(&self.device)?)
+        Ok(tensor.to_dtype(self.dtype)?.to_device(&self.device)?)
     }
 }
 

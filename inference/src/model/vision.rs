@@ -286,20 +286,10 @@ impl VisionTower {
         Ok(sum.expect("four corners"))
     }
 
-    /// Width of the merged tokens.
-    pub fn out_hidden(&self) -> usize {
-        self.cfg.out_hidden_size
-    }
-
     /// Tokens the tower produces for one grid.
     pub fn tokens_for(&self, grid: [usize; 3]) -> usize {
         let m = self.cfg.spatial_merge_size;
         grid[0] * grid[1] * grid[2] / (m * m)
-    }
-
-    /// The deepstack count (decoder layers that receive vision features).
-    pub fn deepstack_layers(&self) -> usize {
-        self.deepstack.len()
     }
 }
 

@@ -180,11 +180,7 @@ fn ask(a: AskArgs) -> anyhow::Result<ExitCode> {
             let Some(name) = a.served_model.clone() else {
                 bail!("--served-model NAME is required with --server");
             };
-            let config: OpenAiConfig = serde_json::from_value(serde_json::json!({
-                "base_url": url,
-                "model": name,
-            }))?;
-            Box::new(OpenAiClient::new(config)?)
+            Box::new(OpenAiClient::new(OpenAiConfig::new(url, name))?)
         }
         None => {
             let dir = a.model.folder()?;

@@ -125,8 +125,8 @@ pub fn run(
         images: &images,
         videos: &[],
     };
-    let positions = model.positions(&row)?;
-    let prefill = model.prefill(&[row], true, 0, 0)?;
+    let mut prefill = model.prefill(&[row], true, 0, 0)?;
+    let positions = prefill.positions.remove(0);
     let logits = prefill
         .logits
         .squeeze(0)?

@@ -95,11 +95,7 @@ impl ModelRef {
             ModelRef::Path(p) => native(p, None)?,
             ModelRef::Native(n) => native(&n.path, n.dtype.as_deref())?,
             ModelRef::Server(s) => {
-                let mut cfg: OpenAiConfig = serde_json::from_value(serde_json::json!({
-                    "base_url": s.server,
-                    "model": s.name,
-                }))
-                .map_err(|e| InferenceError::Request(format!("server {}: {e}", s.server)))?;
+                let mut cfg = OpenAiConfig::new(&s.server, &s.name);
                 if let Some(c) = s.max_concurrency {
                     cfg.max_concurrency = c;
                 }

@@ -66,3 +66,14 @@ pub fn hf_datasets_check(out: &Path, hf_home: &Path) -> serde_json::Value {
         .unwrap();
     serde_json::from_slice(last).unwrap()
 }
+
+/// Every sample a stage wrote under `out/stage`, in file order.
+pub fn stage_samples(out: &Path, stage: &str) -> Vec<weft_shards::Sample> {
+    let mut v = Vec::new();
+    for f in weft_shards::resolve_paths(&[out.join(stage).display().to_string()]).unwrap() {
+        for b in weft_shards::reader::read_all(&f).unwrap() {
+            v.extend(weft_shards::samples_from_batch(&b).unwrap());
+        }
+    }
+    v
+}

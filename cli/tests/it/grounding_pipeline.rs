@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use weft_pipeline_grounding::convention::{Convention, Geom, ResizeParams};
-use weft_shards::{Content, Manifest, Sample, resolve_paths, samples_from_batch};
+use weft_shards::{Content, Manifest, Sample, resolve_paths};
 
 use crate::common::{hf_datasets_check, repo_root, run_weft};
 
@@ -129,13 +129,7 @@ fn manifest(out: &Path, stage: &str) -> Manifest {
 }
 
 fn samples(out: &Path, stage: &str) -> Vec<Sample> {
-    let mut v = Vec::new();
-    for f in resolve_paths(&[out.join(stage).display().to_string()]).unwrap() {
-        for b in weft_shards::reader::read_all(&f).unwrap() {
-            v.extend(samples_from_batch(&b).unwrap());
-        }
-    }
-    v
+    crate::common::stage_samples(out, stage)
 }
 
 /// (question, answer) pairs of a sample.

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::sync::OnceLock;
 
 use weft_pipeline_ocr::quality::{collapse_whitespace, text_similarity};
-use weft_shards::{Content, Manifest, Sample, resolve_paths, samples_from_batch};
+use weft_shards::{Content, Manifest, Sample, resolve_paths};
 
 use crate::common::{hf_datasets_check, repo_root, run_weft};
 
@@ -79,13 +79,7 @@ fn manifest(stage: &str) -> Manifest {
 }
 
 fn samples(stage: &str) -> Vec<Sample> {
-    let mut out = Vec::new();
-    for f in resolve_paths(&[run().out.join(stage).display().to_string()]).unwrap() {
-        for b in weft_shards::reader::read_all(&f).unwrap() {
-            out.extend(samples_from_batch(&b).unwrap());
-        }
-    }
-    out
+    crate::common::stage_samples(&run().out, stage)
 }
 
 fn text(sample: &Sample, role: &str) -> String {
@@ -362,15 +356,7 @@ fn needs_ocr_pages_are_transcribed_by_a_configured_model() {
         "{:?}",
         usable.counts
     );
-    let read = |stage: &str| -> Vec<Sample> {
-        let mut v = Vec::new();
-        for f in resolve_paths(&[out.join(stage).display().to_string()]).unwrap() {
-            for b in weft_shards::reader::read_all(&f).unwrap() {
-                v.extend(samples_from_batch(&b).unwrap());
-            }
-        }
-        v
-    };
+    let read = |stage: &str| crate::common::stage_samples(&out, stage);
     let ocr = read("ocr");
     assert!(!ocr.is_empty());
     let transcribed: Vec<&Sample> = ocr

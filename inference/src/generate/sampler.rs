@@ -49,11 +49,15 @@ impl Sampler {
         if cand.is_empty() {
             return argmax(logits);
         }
-        // Highest first; ties by lower id so the order is total and reproducible.
-        cand.sort_unstable_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        // Highest first; ties by lower id so the order is total and reproducible. With top-k
+        // only the k best are sorted (a partition first): sorting the whole vocabulary per token
+        // and completion would cost more than it needs.
+        let order = |a: &(u32, f32), b: &(u32, f32)| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0));
         if p.top_k > 0 && p.top_k < cand.len() {
+            cand.select_nth_unstable_by(p.top_k - 1, order);
             cand.truncate(p.top_k);
         }
+        cand.sort_unstable_by(order);
         let max = cand[0].1;
         let mut probs: Vec<f64> = cand.iter().map(|c| f64::from(c.1 - max).exp()).collect();
         let sum: f64 = probs.iter().sum();

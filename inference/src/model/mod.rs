@@ -133,9 +133,17 @@ impl Qwen3Vl {
 
     /// 3-axis positions of one prompt (`get_rope_index`).
     pub fn positions(&self, row: &PrefillRow<'_>) -> Result<RopePositions> {
-        let order = media_order(row, self.ids)?;
+        self.positions_in_order(row, &media_order(row, self.ids)?)
+    }
+
+    /// Positions of `row` whose media, in prompt order, are `order`.
+    fn positions_in_order(
+        &self,
+        row: &PrefillRow<'_>,
+        order: &[Media<'_>],
+    ) -> Result<RopePositions> {
         let mut grids = Vec::new();
-        for m in &order {
+        for m in order {
             match m {
                 Media::Image(p) => grids.push(p.grid_thw),
                 Media::Video(v) => {
@@ -192,13 +200,14 @@ impl Qwen3Vl {
             left_pad.push(pad);
             ids.extend(std::iter::repeat_n(pad_id, pad));
             ids.extend_from_slice(row.input_ids);
-            let pos = self.positions(row)?;
+            let order = media_order(row, self.ids)?;
+            let pos = self.positions_in_order(row, &order)?;
             for (a, p) in axes.iter_mut().zip(&pos.axes) {
                 a.extend(std::iter::repeat_n(1, pad));
                 a.extend_from_slice(p);
             }
             positions.push(pos);
-            for m in media_order(row, self.ids)? {
+            for m in order {
                 media.push(match m {
                     Media::Image(p) => p,
                     Media::Video(v) => &v.patches,

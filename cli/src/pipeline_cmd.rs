@@ -106,6 +106,9 @@ pub fn registry() -> Registry {
     let mut r = Registry::builtin();
     weft_pipeline_ocr::register(&mut r);
     weft_pipeline_grounding::register(&mut r);
+    weft_pipeline_caption::register(&mut r);
+    weft_pipeline_video::register(&mut r);
+    weft_pipeline_stem::register(&mut r);
     r
 }
 

@@ -36,6 +36,14 @@ build-grounding-shards ANNOTATIONS=(justfile_directory() / "pipelines/grounding/
         --set "objects.annotations=\"$ann\"" --set "objects.images=\"$img\"" && \
       '{{weft}}' shards validate '{{OUT}}' && '{{weft}}' shards stats '{{OUT}}'
 
+# [caption recipes]
+
+# [video recipes]
+
+# [stem recipes]
+
+# [cluster recipes]
+
 # Run the example caption pipeline on the bundled photos, then validate its shards.
 example OUT="out/captions": build
     {{weft}} run examples/captions/pipeline.toml --out {{OUT}}

@@ -36,11 +36,73 @@ build-grounding-shards ANNOTATIONS=(justfile_directory() / "pipelines/grounding/
         --set "objects.annotations=\"$ann\"" --set "objects.images=\"$img\"" && \
       '{{weft}}' shards validate '{{OUT}}' && '{{weft}}' shards stats '{{OUT}}'
 
-# [caption recipes]
+# Images -> deduplicated (exact, perceptual, caption), clustered, recaptioned caption shards.
+# INPUT: a folder (recursive), glob or list of images, a URL list (.txt/.csv/.tsv/.jsonl/.parquet
+# with url + alt text) or existing shards; relative paths are taken from where just was called.
+# MODEL: a native model folder / Hub id, or an OpenAI-compatible server URL (MODEL_NAME names
+# the model there); empty: every stage but recaptioning runs and captions stay alt text.
+build-caption-shards INPUT=(justfile_directory() / "examples/data/photos") OUT="out/caption" MODEL="" MODEL_NAME="default": setup build
+    cd '{{invocation_directory()}}' && input='{{INPUT}}' && model='{{MODEL}}' && \
+      case "$input" in /*) ;; *) input="$PWD/$input";; esac && \
+      set -- --set "source.path=\"$input\"" && \
+      case "$model" in \
+        "") echo "build-caption-shards: no MODEL given: recaptioning is skipped, captions stay the source alt text" ;; \
+        http://*|https://*) set -- "$@" --set "recaption.model=\"$model\"" --set "recaption.model_name=\"{{MODEL_NAME}}\"" ;; \
+        *) if [ -e "$model" ]; then model="$(cd "$model" && pwd)"; fi; \
+           set -- "$@" --set "recaption.model=\"$model\"" --set "embed.model=\"$model\"" ;; \
+      esac && \
+      '{{weft}}' run '{{justfile_directory()}}/pipelines/caption/pipeline.toml' --out '{{OUT}}' "$@" && \
+      '{{weft}}' shards validate '{{OUT}}' && '{{weft}}' shards stats '{{OUT}}'
 
-# [video recipes]
+# Caption benchmark: pHash images/s vs Python imagehash on the same files, near-duplicate
+# search over 1M synthetic hashes, k-means 100k x 1024 vs scikit-learn (release build).
+bench-caption: setup
+    .venv/bin/python -c "import imagehash, sklearn" 2>/dev/null || .venv/bin/python -m pip install -q imagehash scikit-learn
+    cargo bench -p weft-pipeline-caption --bench caption
 
-# [stem recipes]
+# Videos -> frames sampled at 2 fps on presentation times -> dense-caption (needs MODEL) and
+# spatio-temporal grounding shards. INPUT: a folder (recursive), glob or list file of
+# MP4/MKV/WebM/MOV; MODEL: a Qwen3-VL folder or Hub id, or a TOML table such as
+# '{ server = "http://host:8000/v1", name = "Qwen/Qwen3-VL-8B-Instruct" }'; without MODEL the
+# dense captions are dropped (`no_model`) and the grounding samples are still written.
+build-video-shards INPUT=(justfile_directory() / "pipelines/video/fixtures/clips") OUT="out/video" MODEL="": setup build
+    cd '{{invocation_directory()}}' && input='{{INPUT}}' && model='{{MODEL}}' && \
+      case "$input" in /*) ;; *) input="$PWD/$input";; esac && \
+      set -- --set "videos.path=\"$input\"" && \
+      case "$model" in "") ;; "{"*) set -- "$@" --set "dense_captions.model=$model";; \
+        *) [ -e "$model" ] && model="$(cd "$model" && pwd)"; set -- "$@" --set "dense_captions.model=\"$model\"";; esac && \
+      '{{weft}}' run '{{justfile_directory()}}/pipelines/video/pipeline.toml' --out '{{OUT}}' "$@" && \
+      '{{weft}}' shards validate '{{OUT}}' && '{{weft}}' shards stats '{{OUT}}'
+
+# Video benchmark: sampled frames/s of weft vs the ffmpeg CLI (fps filter to JPEG) and PyAV on
+# the same files (release build). FILES: optional files or folders (default: bundled clips and
+# a 60 s 1280x544 clip made from one of them).
+bench-video *FILES: setup
+    .venv/bin/python -c "import av, PIL" 2>/dev/null || .venv/bin/python -m pip install -q av pillow
+    cargo bench -p weft-pipeline-video --bench video -- {{FILES}}
+
+# Synthetic charts and triangles (exact QA, point grounding) + a problem file -> STEM samples,
+# then the pass-rate filter (16 responses per query, queries with pass rate > 0.9 dropped).
+# INPUT: a JSONL/Parquet problem file, folder or glob (default: the bundled lm-eval problems);
+# MODEL: the filter's model, a Qwen3-VL folder or Hub id, or a TOML table such as
+# '{ server = "http://host:8000/v1", name = "Qwen/Qwen3-VL-8B-Instruct" }'; without MODEL
+# synthesis runs and every query passes the filter unfiltered (it says so). The histogram of
+# pass rates goes to OUT/pass_rates/ (one file per split) and the log.
+build-stem-shards INPUT=(justfile_directory() / "pipelines/stem/fixtures/problems.jsonl") OUT="out/stem" MODEL="": setup build
+    cd '{{invocation_directory()}}' && input='{{INPUT}}' && out='{{OUT}}' && model='{{MODEL}}' && \
+      case "$input" in /*) ;; *) input="$PWD/$input";; esac && case "$out" in /*) ;; *) out="$PWD/$out";; esac && \
+      set -- --set "problems.path=\"$input\"" --set "filter.stats=\"$out/pass_rates\"" && \
+      case "$model" in "") echo "build-stem-shards: no MODEL given: queries are not filtered by pass rate";; \
+        "{"*) set -- "$@" --set "filter.model=$model";; \
+        *) [ -e "$model" ] && model="$(cd "$model" && pwd)"; set -- "$@" --set "filter.model=\"$model\"";; esac && \
+      '{{weft}}' run '{{justfile_directory()}}/pipelines/stem/pipeline.toml' --out "$out" "$@" && \
+      '{{weft}}' shards validate "$out" && '{{weft}}' shards stats "$out"
+
+# STEM benchmark: charts rendered/s (vs matplotlib on the same tables), verifier checks/s, and
+# the pass-rate filter's overhead beyond generation with a fixed-latency backend (release).
+bench-stem: setup
+    .venv/bin/python -c "import matplotlib" 2>/dev/null || .venv/bin/python -m pip install -q matplotlib
+    cargo bench -p weft-pipeline-stem --bench stem
 
 # [cluster recipes]
 

@@ -4,9 +4,12 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod cluster_cmd;
 mod infer_cmd;
+mod k8s_cmd;
 mod pipeline_cmd;
 mod shards_cmd;
+mod slurm_cmd;
 
 /// Builds multimodal training data for Qwen3-VL-class models as Parquet shards.
 #[derive(Parser)]
@@ -27,6 +30,12 @@ enum Command {
     /// Ask a Qwen3-VL model (native or on a server) about images and videos; `infer logits`
     /// writes the parity tensors of a request.
     Infer(infer_cmd::InferArgs),
+    /// Run a pipeline on Slurm as job arrays (submit, status).
+    #[command(subcommand)]
+    Slurm(slurm_cmd::SlurmCmd),
+    /// Write Kubernetes Indexed Jobs for a pipeline.
+    #[command(subcommand)]
+    K8s(k8s_cmd::K8sCmd),
     /// Inspect shards: ls, stats, head, show, validate, render, sql.
     #[command(subcommand)]
     Shards(shards_cmd::ShardsCmd),
@@ -38,6 +47,8 @@ fn main() -> ExitCode {
         Command::Run(a) => pipeline_cmd::run(a),
         Command::Plan(a) => pipeline_cmd::plan(a),
         Command::Merge(a) => pipeline_cmd::merge(a),
+        Command::Slurm(c) => slurm_cmd::run(c),
+        Command::K8s(c) => k8s_cmd::run(c),
         Command::Shards(c) => shards_cmd::run(c),
         Command::Infer(a) => infer_cmd::run(a),
     };

@@ -8,6 +8,8 @@ use anyhow::{Context, bail};
 use clap::Args;
 use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
 use weft_engine::pipeline_file::PipelineFile;
+use std::sync::Arc;
+use weft_engine::store::Remote;
 use weft_engine::{Plan, Registry, RunOptions, RunReport};
 use weft_shards::WriterOptions;
 
@@ -16,9 +18,11 @@ use weft_shards::WriterOptions;
 pub struct RunArgs {
     /// Pipeline file (TOML).
     file: PathBuf,
-    /// Output folder (default: out/<pipeline name>).
+    /// Output folder or object-store URL (s3://, gs://, az://; default: out/<pipeline name>).
+    /// With a URL, the run stages files locally ($WEFT_STAGING, default /tmp/weft-staging)
+    /// and publishes shards, then markers, then manifests to the store.
     #[arg(long)]
-    out: Option<PathBuf>,
+    out: Option<String>,
     /// This process's rank (default: $SLURM_ARRAY_TASK_ID, $JOB_COMPLETION_INDEX or 0).
     #[arg(long)]
     rank: Option<u64>,
@@ -47,6 +51,11 @@ pub struct RunArgs {
     /// No progress bars.
     #[arg(long, short)]
     quiet: bool,
+    /// Record this rank's state under OUT/_ranks/PHASE/ (running, done or failed, with the
+    /// error), for `weft slurm status`; the job scripts `weft slurm submit` and
+    /// `weft k8s manifest` write set it.
+    #[arg(long, value_name = "PHASE")]
+    phase: Option<String>,
 }
 
 /// Arguments of `weft plan`.
@@ -62,8 +71,8 @@ pub struct PlanArgs {
 /// Arguments of `weft merge`.
 #[derive(Args)]
 pub struct MergeArgs {
-    /// Output folder of a (multi-rank) run.
-    out: PathBuf,
+    /// Output folder (or object-store URL) of a (multi-rank) run.
+    out: String,
     /// Print JSON.
     #[arg(long)]
     json: bool,
@@ -112,7 +121,19 @@ pub fn registry() -> Registry {
     r
 }
 
-fn load_plan(file: &Path, overrides: &[String]) -> anyhow::Result<Plan> {
+pub(crate) fn load_plan(file: &Path, overrides: &[String]) -> anyhow::Result<Plan> {
+    let mut pf = PipelineFile::load(file)?;
+    for o in overrides {
+        pf.set(o)?;
+    }
+    for (stage, key, url) in weft_engine::store::mirror_inputs(&mut pf)? {
+        eprintln!("{stage}.{key}: {url} mirrored to {}", pf.stages.iter().find(|s| s.name == stage).and_then(|s| s.config.get(&key)).and_then(|v| v.as_str()).unwrap_or("?"));
+    }
+    Ok(Plan::build(pf, &registry())?)
+}
+
+/// The plan without touching any input (for writing job manifests elsewhere).
+pub(crate) fn load_plan_offline(file: &Path, overrides: &[String]) -> anyhow::Result<Plan> {
     let mut pf = PipelineFile::load(file)?;
     for o in overrides {
         pf.set(o)?;
@@ -120,15 +141,28 @@ fn load_plan(file: &Path, overrides: &[String]) -> anyhow::Result<Plan> {
     Ok(Plan::build(pf, &registry())?)
 }
 
+/// A local output folder, or the staging folder and store of an object-store URL.
+pub(crate) fn output(out: &str) -> anyhow::Result<(PathBuf, Option<Arc<Remote>>)> {
+    if let Some(path) = out.strip_prefix("file://") {
+        return Ok((PathBuf::from(path), None));
+    }
+    if weft_engine::store::is_url(out) {
+        let remote = Remote::open(out)?;
+        return Ok((weft_engine::store::staging_path(out), Some(Arc::new(remote))));
+    }
+    Ok((PathBuf::from(out), None))
+}
+
 /// `weft run`.
 pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let plan = load_plan(&args.file, &args.overrides)?;
     let (rank, world_size) = rank_and_world(&args)?;
-    let mut opts = RunOptions::new(
-        args.out
-            .clone()
-            .unwrap_or_else(|| PathBuf::from("out").join(&plan.file.name)),
-    );
+    let (local, remote) = match &args.out {
+        Some(o) => output(o)?,
+        None => (PathBuf::from("out").join(&plan.file.name), None),
+    };
+    let mut opts = RunOptions::new(local);
+    opts.remote = remote;
     opts.rank = rank;
     opts.world_size = world_size;
     opts.only = args.stages.clone();
@@ -139,14 +173,25 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         target_bytes: args.shard_mib.max(1) << 20,
         ..WriterOptions::default()
     };
-    let report = match args.threads {
+    let mut state = args
+        .phase
+        .as_ref()
+        .map(|phase| {
+            crate::cluster_cmd::rank_started(&opts.out, opts.remote.as_deref(), phase, rank, world_size)
+        })
+        .transpose()?;
+    let result = match args.threads {
         Some(n) => rayon::ThreadPoolBuilder::new()
             .num_threads(n)
             .build()
-            .context("thread pool")?
-            .install(|| weft_engine::run::run(&plan, &opts))?,
-        None => weft_engine::run::run(&plan, &opts)?,
+            .context("thread pool")
+            .and_then(|pool| Ok(pool.install(|| weft_engine::run::run(&plan, &opts))?)),
+        None => weft_engine::run::run(&plan, &opts).map_err(anyhow::Error::from),
     };
+    if let Some(state) = &mut state {
+        crate::cluster_cmd::rank_ended(&opts.out, opts.remote.as_deref(), state, &result)?;
+    }
+    let report = result?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
@@ -216,7 +261,8 @@ pub fn plan(args: PlanArgs) -> anyhow::Result<ExitCode> {
 
 /// `weft merge`.
 pub fn merge(args: MergeArgs) -> anyhow::Result<ExitCode> {
-    let reports = weft_engine::merge(&args.out)?;
+    let (local, remote) = output(&args.out)?;
+    let reports = weft_engine::merge_with(&local, remote)?;
     let complete = reports.iter().all(|r| r.complete);
     if args.json {
         println!("{}", serde_json::to_string_pretty(&reports)?);

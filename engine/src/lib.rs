@@ -11,8 +11,11 @@
 //! - [`stage`]: the [`Stage`] trait and the [`StageIo`] a stage reads from and emits to;
 //! - [`plan`]: validation (kinds, inputs, cycles, schemas) and the printed DAG;
 //! - [`run`]: the executor (rayon over splits, ranks, markers, manifests, progress);
-//! - [`stages`]: built-in stage kinds (image folders, filters, caption samples, exact dedup).
+//! - [`cluster`]: phases of a batch job and the work an output folder still lacks;
+//! - [`stages`]: built-in stage kinds (image folders, filters, caption samples, exact dedup);
+//! - [`store`]: object storage (S3, GCS, Azure) for outputs and source inputs.
 
+pub mod cluster;
 pub mod fingerprint;
 pub mod inputs;
 pub mod markers;
@@ -24,12 +27,13 @@ pub mod registry;
 pub mod run;
 pub mod stage;
 pub mod stages;
+pub mod store;
 
 use std::path::PathBuf;
 
 pub use plan::Plan;
 pub use registry::Registry;
-pub use run::{RunOptions, RunReport, StageReport, StageStatus, merge};
+pub use run::{RunOptions, RunReport, StageReport, StageStatus, merge, merge_with};
 pub use stage::{Split, Stage, StageIo};
 
 /// Errors of the engine. Variants carry the file, line or stage they concern.

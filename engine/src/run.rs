@@ -8,7 +8,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -24,6 +24,7 @@ use crate::markers::{
     read_marker, read_markers, write_atomic,
 };
 use crate::plan::{Plan, PlannedStage};
+use crate::store::Remote;
 use crate::stage::{
     InputDataset, Split, SplitContext, StageIo, quarantine_batch, quarantine_schema,
 };
@@ -45,6 +46,9 @@ pub struct RunOptions {
     pub wait_timeout: Duration,
     /// Shard writer settings.
     pub writer: WriterOptions,
+    /// Object store the output is published to (`out` is then the local staging folder):
+    /// see [`crate::store`].
+    pub remote: Option<Arc<Remote>>,
 }
 
 impl RunOptions {
@@ -58,6 +62,7 @@ impl RunOptions {
             progress: false,
             wait_timeout: Duration::from_secs(24 * 3600),
             writer: WriterOptions::default(),
+            remote: None,
         }
     }
 }
@@ -145,6 +150,7 @@ pub fn run(plan: &Plan, opts: &RunOptions) -> Result<RunReport, Error> {
         &opts.out.join(RUN_FILE),
         &serde_json::to_vec_pretty(&summary).expect("summary json"),
     )?;
+    publish(opts, &opts.out, &[RUN_FILE.to_string()])?;
 
     let bars = MultiProgress::with_draw_target(if opts.progress {
         ProgressDrawTarget::stderr()
@@ -197,9 +203,15 @@ fn input_dataset(
     let path = dir.join(MANIFEST_FILE);
     let start = Instant::now();
     loop {
+        if let Some(remote) = &opts.remote {
+            fetch_state(remote, &dir, name, expected.is_some())?;
+        }
         if path.is_file() {
             let m = Manifest::read(&path)?;
             if expected.is_none_or(|e| e.fingerprint == m.fingerprint) {
+                if let Some(remote) = &opts.remote {
+                    fetch_shards(remote, &dir, name, &m)?;
+                }
                 return Ok(InputDataset {
                     stage: name.to_string(),
                     shards: m.shards.iter().map(|s| dir.join(&s.file)).collect(),
@@ -209,7 +221,7 @@ fn input_dataset(
             }
         }
         if let Some(meta) = expected
-            && finalize(&dir, meta)?.is_ok()
+            && finalize_published(&dir, meta, opts)?.is_ok()
         {
             continue; // the manifest now exists
         }
@@ -235,10 +247,6 @@ fn run_stage(
 ) -> Result<StageReport, Error> {
     let started = Instant::now();
     let name = &stage.spec.name;
-    let stage_err = |msg: String| Error::Stage {
-        stage: name.clone(),
-        msg,
-    };
     let dir = opts.out.join(name);
     let main: Vec<InputDataset> = stage
         .spec
@@ -252,39 +260,13 @@ fn run_stage(
         .iter()
         .map(|i| input_dataset(&opts.out, i, opts, name, metas.get(i)))
         .collect::<Result<_, _>>()?;
-    let ctx = SplitContext {
-        inputs: main.clone(),
-        base_dir: plan.file.base_dir(),
-    };
-    let splits = stage.stage.splits(&ctx).map_err(stage_err)?;
-
-    let mut input_fingerprints = BTreeMap::new();
-    for (role, list) in [("input", &main), ("side_input", &side)] {
-        for i in list {
-            input_fingerprints.insert(format!("{role}:{}", i.stage), i.fingerprint.clone());
-        }
-    }
-    if stage.source {
-        let keys: Vec<&str> = splits.iter().map(|s| s.key.as_str()).collect();
-        input_fingerprints.insert("source".into(), digest(&keys));
-    }
-    let mut parts = vec![
-        MANIFEST_VERSION.to_string(),
-        stage.config_fingerprint.clone(),
-        plan.file.seed.to_string(),
-    ];
-    parts.extend(input_fingerprints.iter().map(|(k, v)| format!("{k}={v}")));
-    let meta = StageMeta {
-        stage: name.clone(),
-        kind: stage.spec.kind.clone(),
-        fingerprint: digest(&parts),
-        config_fingerprint: stage.config_fingerprint.clone(),
-        input_fingerprints,
-        sample_schema: is_sample_schema(&stage.schema),
-        splits: splits.len() as u64,
-    };
+    let (splits, meta) = stage_meta(plan, stage, &main, &side)?;
     metas.insert(name.clone(), meta.clone());
 
+    if let Some(remote) = &opts.remote {
+        // The store is the truth: this stage's manifest and every rank's markers.
+        fetch_state(remote, &dir, name, true)?;
+    }
     // Unchanged config and inputs: nothing to do.
     let manifest_path = dir.join(MANIFEST_FILE);
     if let Ok(m) = Manifest::read(&manifest_path) {
@@ -298,6 +280,9 @@ fn run_stage(
             std::fs::remove_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
         } else {
             let _ = std::fs::remove_file(&manifest_path);
+        }
+        if let Some(remote) = &opts.remote {
+            remote.delete(&format!("{name}/{MANIFEST_FILE}"))?;
         }
     }
     std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
@@ -343,7 +328,7 @@ fn run_stage(
 
     let splits_resumed = *resumed.lock().expect("lock");
     let splits_run = mine.len() as u64 - splits_resumed;
-    match finalize(&dir, &meta)? {
+    match finalize_published(&dir, &meta, opts)? {
         Ok(m) => Ok(report(
             stage,
             StageStatus::Ran,
@@ -375,6 +360,54 @@ fn run_stage(
             })
         }
     }
+}
+
+/// Cuts `stage` into splits over its (complete) inputs and computes the metadata that
+/// identifies its output: the fingerprint of kind, config, seed and inputs, which markers and
+/// manifests carry.
+pub(crate) fn stage_meta(
+    plan: &Plan,
+    stage: &PlannedStage,
+    main: &[InputDataset],
+    side: &[InputDataset],
+) -> Result<(Vec<Split>, StageMeta), Error> {
+    let name = &stage.spec.name;
+    let stage_err = |msg: String| Error::Stage {
+        stage: name.clone(),
+        msg,
+    };
+    let ctx = SplitContext {
+        inputs: main.to_vec(),
+        base_dir: plan.file.base_dir(),
+    };
+    let splits = stage.stage.splits(&ctx).map_err(stage_err)?;
+
+    let mut input_fingerprints = BTreeMap::new();
+    for (role, list) in [("input", main), ("side_input", side)] {
+        for i in list {
+            input_fingerprints.insert(format!("{role}:{}", i.stage), i.fingerprint.clone());
+        }
+    }
+    if stage.source {
+        let keys: Vec<&str> = splits.iter().map(|s| s.key.as_str()).collect();
+        input_fingerprints.insert("source".into(), digest(&keys));
+    }
+    let mut parts = vec![
+        MANIFEST_VERSION.to_string(),
+        stage.config_fingerprint.clone(),
+        plan.file.seed.to_string(),
+    ];
+    parts.extend(input_fingerprints.iter().map(|(k, v)| format!("{k}={v}")));
+    let meta = StageMeta {
+        stage: name.clone(),
+        kind: stage.spec.kind.clone(),
+        fingerprint: digest(&parts),
+        config_fingerprint: stage.config_fingerprint.clone(),
+        input_fingerprints,
+        sample_schema: is_sample_schema(&stage.schema),
+        splits: splits.len() as u64,
+    };
+    Ok((splits, meta))
 }
 
 fn report(
@@ -471,8 +504,106 @@ fn run_split(
         counts,
     };
     let json = serde_json::to_vec_pretty(&marker).map_err(|e| fail(e.to_string()))?;
-    write_atomic(&marker_path(dir, split.index), &json)?;
+    // Shards and quarantine first (to the store too), the marker last: the commit point.
+    let mut files: Vec<String> = marker.shards.iter().map(|s| s.file.clone()).collect();
+    files.extend(marker.quarantine.clone());
+    publish(opts, dir, &files)?;
+    if let Some(delay) = commit_delay() {
+        // Fault-injection window for the cluster tests: the split's shards are on disk, its
+        // marker is not, so a kill now must leave a split that a rerun redoes from scratch.
+        std::thread::sleep(delay);
+    }
+    let marker_file = marker_path(dir, split.index);
+    write_atomic(&marker_file, &json)?;
+    publish(
+        opts,
+        dir,
+        &[format!(
+            "{}/{}",
+            crate::markers::MARKERS_DIR,
+            marker_file
+                .file_name()
+                .expect("marker file name")
+                .to_string_lossy()
+        )],
+    )?;
     Ok(marker)
+}
+
+/// Uploads `files` (relative to `dir`, which is relative to the output folder) to the store,
+/// in order; nothing without a store.
+fn publish(opts: &RunOptions, dir: &Path, files: &[String]) -> Result<(), Error> {
+    let Some(remote) = &opts.remote else {
+        return Ok(());
+    };
+    let rel_dir = dir
+        .strip_prefix(&opts.out)
+        .map(|p| p.to_string_lossy().replace('\\', "/"))
+        .unwrap_or_default();
+    for f in files {
+        let rel = if rel_dir.is_empty() {
+            f.clone()
+        } else {
+            format!("{rel_dir}/{f}")
+        };
+        remote.upload(&dir.join(f), &rel)?;
+    }
+    Ok(())
+}
+
+/// Replaces the local copy of stage `name`'s manifest (and, with `markers`, its markers) by
+/// the store's.
+fn fetch_state(remote: &Remote, dir: &Path, name: &str, markers: bool) -> Result<(), Error> {
+    let manifest = dir.join(MANIFEST_FILE);
+    if !remote.download(&format!("{name}/{MANIFEST_FILE}"), &manifest)? {
+        let _ = std::fs::remove_file(&manifest);
+    }
+    if markers {
+        let local = dir.join(crate::markers::MARKERS_DIR);
+        let _ = std::fs::remove_dir_all(&local);
+        remote.download_dir(&format!("{name}/{}", crate::markers::MARKERS_DIR), &local)?;
+    }
+    Ok(())
+}
+
+/// Downloads the shards a manifest lists that are not already here whole.
+fn fetch_shards(remote: &Remote, dir: &Path, name: &str, m: &Manifest) -> Result<(), Error> {
+    m.shards.par_iter().try_for_each(|s| {
+        let local = dir.join(&s.file);
+        if std::fs::metadata(&local).is_ok_and(|md| md.len() == s.bytes) {
+            return Ok(());
+        }
+        if !remote.download(&format!("{name}/{}", s.file), &local)? {
+            return Err(Error::Stage {
+                stage: name.to_string(),
+                msg: format!("{}/{name}/{}: listed in the manifest but missing", remote.url(), s.file),
+            });
+        }
+        Ok(())
+    })
+}
+
+/// [`finalize`], then the manifest is published.
+fn finalize_published(
+    dir: &Path,
+    meta: &StageMeta,
+    opts: &RunOptions,
+) -> Result<Result<Manifest, Vec<u64>>, Error> {
+    let r = finalize(dir, meta)?;
+    if r.is_ok() {
+        publish(opts, dir, &[MANIFEST_FILE.to_string()])?;
+    }
+    Ok(r)
+}
+
+/// `WEFT_COMMIT_DELAY_MS`: a pause between writing a split's shards and committing its marker.
+/// A testing knob (the Slurm tests cancel a rank inside that window); unset in normal use.
+fn commit_delay() -> Option<Duration> {
+    std::env::var("WEFT_COMMIT_DELAY_MS")
+        .ok()
+        .and_then(|v| v.trim().parse().ok())
+        .filter(|&ms: &u64| ms > 0)
+        .map(Duration::from_millis)
 }
 
 /// Outcome of merging one stage's markers.
@@ -491,6 +622,19 @@ pub struct MergeReport {
 /// Combines the markers of every stage in a run's output folder into stage manifests and a
 /// merged `stats.json`. Works from the folder alone (markers carry the stage metadata).
 pub fn merge(out: &Path) -> Result<Vec<MergeReport>, Error> {
+    merge_with(out, None)
+}
+
+/// [`merge`] of an output published to `remote`, with `out` as its local staging folder:
+/// the run summary and every marker come down, manifests and `stats.json` go up.
+pub fn merge_with(out: &Path, remote: Option<Arc<Remote>>) -> Result<Vec<MergeReport>, Error> {
+    let mut opts = RunOptions::new(out);
+    opts.remote = remote;
+    if let Some(r) = &opts.remote
+        && !r.download(RUN_FILE, &out.join(RUN_FILE))?
+    {
+        return Err(Error::Plan(format!("{}/{RUN_FILE}: no run here", r.url())));
+    }
     let run_file = out.join(RUN_FILE);
     let text = std::fs::read_to_string(&run_file).map_err(|e| Error::io(&run_file, e))?;
     let summary: RunSummary = serde_json::from_str(&text)
@@ -498,6 +642,9 @@ pub fn merge(out: &Path) -> Result<Vec<MergeReport>, Error> {
     let mut reports = Vec::new();
     for stage in &summary.stages {
         let dir = out.join(stage);
+        if let Some(r) = &opts.remote {
+            fetch_state(r, &dir, stage, true)?;
+        }
         let markers = read_markers(&dir);
         // The current config is the one of the most recently committed split: markers of an
         // older config are never deleted on multi-rank runs and may outnumber the current ones.
@@ -515,7 +662,7 @@ pub fn merge(out: &Path) -> Result<Vec<MergeReport>, Error> {
             });
             continue;
         };
-        match finalize(&dir, &meta)? {
+        match finalize_published(&dir, &meta, &opts)? {
             Ok(m) => reports.push(MergeReport {
                 stage: stage.clone(),
                 complete: true,
@@ -532,5 +679,6 @@ pub fn merge(out: &Path) -> Result<Vec<MergeReport>, Error> {
     }
     let json = serde_json::to_vec_pretty(&reports).map_err(|e| Error::Plan(e.to_string()))?;
     write_atomic(&out.join("stats.json"), &json)?;
+    publish(&opts, out, &["stats.json".to_string()])?;
     Ok(reports)
 }

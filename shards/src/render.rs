@@ -12,7 +12,9 @@
 //! - the i-th `<|image_pad|>` becomes (h̄/32)·(w̄/32) pads for the i-th image part;
 //! - the i-th video's `<|vision_start|><|video_pad|><|vision_end|>` triplet is *replaced as a
 //!   whole* by, per temporal patch, `<{t:.1f} seconds><|vision_start|><|video_pad|>×n<|vision_end|>`
-//!   (a bare `<|video_pad|>` is replaced when the template emits no triplet). mistral.rs
+//!   (a bare `<|video_pad|>` is replaced when the template emits no triplet); a sample whose
+//!   `meta.timestamp_format` is `"hms"` gets `<hh:mm:ss.s>` labels instead ([`TimestampFormat`]),
+//!   the hh:mm:ss variant Qwen3-VL mixes into training. mistral.rs
 //!   instead replaces only the pad and keeps the outer markers; transformers is the reference.
 //!
 //! Text tokens are *estimated* (no tokenizer here): every `<|…|>` special token counts 1 and
@@ -39,6 +41,64 @@ pub const VIDEO_PAD: &str = "<|video_pad|>";
 pub const VISION_START: &str = "<|vision_start|>";
 /// Closes a vision span.
 pub const VISION_END: &str = "<|vision_end|>";
+
+/// `meta` key naming a sample's video timestamp format: `"seconds"` (default) or `"hms"`.
+pub const TIMESTAMP_FORMAT_KEY: &str = "timestamp_format";
+
+/// How a temporal patch's time is written before its vision span.
+///
+/// `Seconds` is the reference processor's `<{t:.1f} seconds>`; `Hms` is the hh:mm:ss variant
+/// Qwen3-VL mixes into training, written `<hh:mm:ss.s>` with the same one-decimal rounding so
+/// both formats name the same clock (`<3.0 seconds>` = `<00:00:03.0>`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TimestampFormat {
+    /// `<3.0 seconds>`.
+    #[default]
+    Seconds,
+    /// `<00:00:03.0>`.
+    Hms,
+}
+
+impl TimestampFormat {
+    /// The format a sample asks for in `meta[TIMESTAMP_FORMAT_KEY]` (seconds when absent).
+    pub fn of(meta: &serde_json::Map<String, serde_json::Value>) -> Result<Self, Error> {
+        match meta.get(TIMESTAMP_FORMAT_KEY) {
+            None | Some(serde_json::Value::Null) => Ok(Self::Seconds),
+            Some(v) => match v.as_str() {
+                Some("seconds") => Ok(Self::Seconds),
+                Some("hms") => Ok(Self::Hms),
+                _ => Err(Error::Schema(format!(
+                    "meta.{TIMESTAMP_FORMAT_KEY} is {v}; expected \"seconds\" or \"hms\""
+                ))),
+            },
+        }
+    }
+
+    /// The name stored in `meta` (`seconds`, `hms`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Seconds => "seconds",
+            Self::Hms => "hms",
+        }
+    }
+
+    /// The label of time `t` (seconds), angle brackets included.
+    pub fn label(self, t: f64) -> String {
+        match self {
+            Self::Seconds => format!("<{t:.1} seconds>"),
+            Self::Hms => {
+                // Round exactly as the seconds label does, then split the tenths.
+                let tenths: i64 = format!("{:.1}", t.max(0.0))
+                    .replace('.', "")
+                    .parse()
+                    .unwrap_or(0);
+                let (h, rest) = (tenths / 36_000, tenths % 36_000);
+                let (m, rest) = (rest / 600, rest % 600);
+                format!("<{h:02}:{m:02}:{:02}.{}>", rest / 10, rest % 10)
+            }
+        }
+    }
+}
 
 /// weft's built-in Qwen3-VL chat template (see the module docs).
 pub const BUILTIN_TEMPLATE: &str = "\
@@ -292,6 +352,7 @@ pub fn render(sample: &Sample, opts: &RenderOptions) -> Result<Rendered, Error> 
     }
 
     // Videos: replace the i-th triplet (or bare pad) after the previous expansion.
+    let time_format = TimestampFormat::of(&sample.meta)?;
     let triplet = format!("{VISION_START}{VIDEO_PAD}{VISION_END}");
     let mut out = String::with_capacity(text.len());
     let mut rest = text.as_str();
@@ -307,8 +368,9 @@ pub fn render(sample: &Sample, opts: &RenderOptions) -> Result<Rendered, Error> 
             }
         };
         out.push_str(&rest[..at]);
-        for t in &layout.patch_times {
-            out.push_str(&format!("<{t:.1} seconds>{VISION_START}"));
+        for &t in &layout.patch_times {
+            out.push_str(&time_format.label(t));
+            out.push_str(VISION_START);
             out.push_str(&VIDEO_PAD.repeat(layout.tokens_per_patch));
             out.push_str(VISION_END);
         }
@@ -491,6 +553,41 @@ mod tests {
             "<|im_start|>user\n<0.2 seconds><|vision_start|><|video_pad|>×192<|vision_end|>\
              <1.2 seconds><|vision_start|><|video_pad|>×192<|vision_end|>What happens?<|im_end|>\n"
         );
+    }
+
+    #[test]
+    fn hms_timestamps_follow_meta_and_round_like_seconds() {
+        assert_eq!(TimestampFormat::Seconds.label(3.0), "<3.0 seconds>");
+        assert_eq!(TimestampFormat::Hms.label(3.0), "<00:00:03.0>");
+        assert_eq!(TimestampFormat::Hms.label(3725.25), "<01:02:05.2>");
+        assert_eq!(TimestampFormat::Seconds.label(3725.25), "<3725.2 seconds>");
+        assert_eq!(TimestampFormat::Hms.label(59.96), "<00:01:00.0>");
+        let frames = (0..4).map(|_| image(64, 64)).collect();
+        let video = Video {
+            frames,
+            timestamps: vec![0.0, 0.5, 1.0, 1.5],
+            fps: 2.0,
+            duration: 2.0,
+            path: None,
+        };
+        let user = Message::new("user", vec![Content::Video { index: 0 }]);
+        let mut meta = serde_json::Map::new();
+        meta.insert(TIMESTAMP_FORMAT_KEY.into(), "hms".into());
+        let s = Sample::new("vqa", "t", vec![user], vec![], vec![video], meta);
+        let opts = RenderOptions {
+            collapse_pads: true,
+            ..Default::default()
+        };
+        let r = render(&s, &opts).unwrap();
+        assert!(
+            r.text.starts_with("<|im_start|>user\n<00:00:00.2><|vision_start|>"),
+            "{}",
+            r.text
+        );
+        assert!(r.text.contains("<00:00:01.2><|vision_start|>"), "{}", r.text);
+        let mut bad = s.clone();
+        bad.meta.insert(TIMESTAMP_FORMAT_KEY.into(), "minutes".into());
+        assert!(render(&bad, &opts).is_err());
     }
 
     #[test]

@@ -6,6 +6,10 @@
 //! (`videos.*.{timestamps,width,height}`) is read as Parquet leaf columns because polars
 //! cannot project inside a struct, and frame bytes must never be read. Vision tokens are
 //! exact (Qwen3-VL `smart_resize`); text tokens are an estimate (see [`TEXT_RULE`]).
+//!
+//! When samples carry `meta.cluster` (the caption pipeline's k-means), a per-cluster table
+//! (rows, recorded cluster size) is added; the `meta` column is scanned for it, and its bytes
+//! count as read for files that have cluster ids.
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -79,6 +83,51 @@ struct Acc {
     vision: Vec<u64>,
     text: Vec<u64>,
     total: Vec<u64>,
+    /// `meta.cluster` → (rows, largest `meta.cluster_size` seen).
+    clusters: BTreeMap<i64, (u64, u64)>,
+}
+
+/// Adds each row's `meta.cluster` (and `cluster_size`) to `acc`; returns whether any row had
+/// one. Reads only the `meta` leaf.
+fn cluster_ids(path: &Path, acc: &mut Acc) -> anyhow::Result<bool> {
+    let file = File::open(path).with_context(|| path.display().to_string())?;
+    let builder = ParquetRecordBatchReaderBuilder::try_new(file)
+        .with_context(|| path.display().to_string())?;
+    let leaves: Vec<usize> = builder
+        .parquet_schema()
+        .columns()
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| c.path().parts() == ["meta"])
+        .map(|(i, _)| i)
+        .collect();
+    let mask = ProjectionMask::leaves(builder.parquet_schema(), leaves);
+    let mut found = false;
+    for batch in builder
+        .with_projection(mask)
+        .with_batch_size(8192)
+        .build()?
+    {
+        let batch = batch.with_context(|| path.display().to_string())?;
+        let Some(meta) = batch.column_by_name("meta") else {
+            return Ok(false);
+        };
+        let meta = meta.as_string::<i32>();
+        for i in 0..meta.len() {
+            if meta.is_null(i) || !meta.value(i).contains("\"cluster\"") {
+                continue;
+            }
+            let v: Value = serde_json::from_str(meta.value(i)).unwrap_or(Value::Null);
+            if let Some(c) = v.get("cluster").and_then(Value::as_i64) {
+                let e = acc.clusters.entry(c).or_default();
+                e.0 += 1;
+                e.1 =
+                    e.1.max(v.get("cluster_size").and_then(Value::as_u64).unwrap_or(0));
+                found = true;
+            }
+        }
+    }
+    Ok(found)
 }
 
 /// Per row: (videos, video tokens), from the video geometry leaves only.
@@ -153,11 +202,13 @@ fn video_tokens(
 fn file_stats(path: &Path, vision: &VisionParams, acc: &mut Acc) -> anyhow::Result<()> {
     let shard = open_sample_shard(path)?;
     let meta = shard.metadata();
-    let mut read = 0u64;
+    let (mut read, mut meta_bytes) = (0u64, 0u64);
     for rg in meta.row_groups() {
         for c in rg.columns() {
             if stats_leaf(c.column_path().parts()) {
                 read += c.compressed_size().max(0) as u64;
+            } else if c.column_path().parts() == ["meta"] {
+                meta_bytes += c.compressed_size().max(0) as u64;
             }
         }
     }
@@ -273,6 +324,9 @@ fn file_stats(path: &Path, vision: &VisionParams, acc: &mut Acc) -> anyhow::Resu
         acc.text.push(text_tokens);
         acc.total.push(vision_tokens + text_tokens);
     }
+    if cluster_ids(path, acc)? {
+        read += meta_bytes;
+    }
     acc.files += 1;
     acc.bytes_read += read;
     acc.bytes_on_disk += std::fs::metadata(path)?.len();
@@ -315,7 +369,12 @@ fn report(acc: Acc) -> Value {
         .map(|(k, v)| (k[3..].to_string(), Value::from(v)))
         .collect();
     let vision_total: u64 = acc.vision.iter().sum();
-    json!({
+    let clusters: serde_json::Map<String, Value> = acc
+        .clusters
+        .iter()
+        .map(|(c, (rows, size))| (c.to_string(), json!({"rows": rows, "cluster_size": size})))
+        .collect();
+    let mut out = json!({
         "files": acc.files,
         "rows": rows,
         "bytes_on_disk": acc.bytes_on_disk,
@@ -342,7 +401,11 @@ fn report(acc: Acc) -> Value {
             "text_tokens": TEXT_RULE,
             "payload_bytes": "image bytes (image_meta.num_bytes) + message text bytes; video frames not counted",
         },
-    })
+    });
+    if !clusters.is_empty() {
+        out["clusters"] = Value::Object(clusters);
+    }
+    out
 }
 
 fn print_human(r: &Value) {
@@ -375,6 +438,19 @@ fn print_human(r: &Value) {
             ]);
         }
         println!("\n{table}");
+    }
+    if let Some(clusters) = r["clusters"].as_object() {
+        let mut table = comfy_table::Table::new();
+        table.load_preset(comfy_table::presets::NOTHING);
+        table.set_header(["cluster", "rows", "cluster size (before caps)"]);
+        for (c, v) in clusters {
+            table.add_row([
+                c.clone(),
+                v["rows"].to_string(),
+                v["cluster_size"].to_string(),
+            ]);
+        }
+        println!("\n{} cluster(s) (meta.cluster)\n{table}", clusters.len());
     }
     let img = &r["images"];
     println!(

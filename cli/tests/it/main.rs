@@ -1,5 +1,6 @@
 //! End-to-end tests of the `weft` binary (one test binary for the whole CLI, to keep builds short).
 
+mod cluster;
 mod common;
 mod grounding_pipeline;
 mod infer_cmd;

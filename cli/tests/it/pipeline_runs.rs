@@ -16,7 +16,7 @@ fn photos_dir() -> PathBuf {
 }
 
 /// Copies the bundled photos `copies` times (as `c{i}_{name}`) with a captions sidecar.
-fn make_photos(dir: &Path, copies: usize) -> Vec<String> {
+pub(crate) fn make_photos(dir: &Path, copies: usize) -> Vec<String> {
     std::fs::create_dir_all(dir).unwrap();
     let captions = std::fs::read_to_string(photos_dir().join("captions.jsonl")).unwrap();
     let mut lines = String::new();

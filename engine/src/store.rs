@@ -1,0 +1,288 @@
+//! Object storage — `s3://`, `gs://`, `az://` (and `file://`) — for a run's output and for
+//! source inputs, through the `object_store` crate.
+//!
+//! Stages keep working on local files: the engine runs against a local *staging* folder and
+//! this module moves files between it and the store at the commit points the local engine
+//! already has:
+//!
+//! - **publish**: a split's shards and quarantine file are uploaded first, its marker last; a
+//!   stage manifest after all markers; every upload goes to a temporary key
+//!   (`…/.NAME.<random>.tmp`) and is then copied to its final key and the temporary deleted.
+//!   Object stores have no rename, but a single object appears whole or not at all, so a
+//!   reader never sees a torn file, and a marker (the commit point) never appears before the
+//!   shards it lists;
+//! - **fetch**: before a stage runs, its manifest and markers come down (so a rank resumes
+//!   from what every rank committed); an input stage's manifest and then exactly the shards
+//!   it lists come down before a consumer reads them.
+//!
+//! Consistency: S3, GCS and Azure give read-after-write consistency for new objects and
+//! strong list consistency, which is all this relies on. Shards, markers and manifests are
+//! immutable per fingerprint, except that a rerun with a new config overwrites markers and the
+//! manifest of the same name (whole objects, atomically). Stale shards of an older config are
+//! not deleted from the store (the manifest never lists them).
+//!
+//! Credentials and endpoints come from the environment, as the `object_store` builders read
+//! them: `AWS_*` (e.g. `AWS_ENDPOINT_URL`, `AWS_ALLOW_HTTP=true` for a local server),
+//! `GOOGLE_*`, `AZURE_*`.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use futures::TryStreamExt;
+use object_store::path::Path as Key;
+use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
+
+use crate::Error;
+
+/// URL schemes served by an object store.
+pub const SCHEMES: &[&str] = &["s3", "s3a", "gs", "az", "abfs", "abfss", "azure", "file"];
+
+/// Whether `s` is an object-store URL (`s3://…`, `gs://…`, `az://…`, `file://…`).
+pub fn is_url(s: &str) -> bool {
+    s.split_once("://")
+        .is_some_and(|(scheme, _)| SCHEMES.contains(&scheme))
+}
+
+/// A folder in an object store: the output of a run, or a source's input prefix.
+pub struct Remote {
+    url: String,
+    store: Arc<dyn ObjectStore>,
+    root: Key,
+    rt: tokio::runtime::Runtime,
+}
+
+impl std::fmt::Debug for Remote {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Remote").field("url", &self.url).finish()
+    }
+}
+
+fn store_err(url: &str, e: impl std::fmt::Display) -> Error {
+    Error::Io {
+        path: PathBuf::from(url),
+        source: std::io::Error::other(e.to_string()),
+    }
+}
+
+impl Remote {
+    /// Opens the store behind `url` (credentials and endpoint from the environment).
+    pub fn open(url: &str) -> Result<Remote, Error> {
+        let parsed = url::Url::parse(url).map_err(|e| store_err(url, format!("bad URL: {e}")))?;
+        let (store, root) = object_store::parse_url_opts(&parsed, std::env::vars())
+            .map_err(|e| store_err(url, e))?;
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .map_err(|e| store_err(url, e))?;
+        Ok(Remote {
+            url: url.trim_end_matches('/').to_string(),
+            store: Arc::from(store),
+            root,
+            rt,
+        })
+    }
+
+    /// The URL it was opened with.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    fn key(&self, rel: &str) -> Key {
+        rel.split('/')
+            .filter(|p| !p.is_empty())
+            .fold(self.root.clone(), |k, part| k.join(part))
+    }
+
+    fn shown(&self, rel: &str) -> String {
+        format!("{}/{rel}", self.url)
+    }
+
+    /// Downloads `rel` to `local` (through a temporary file); `false` when it does not exist.
+    pub fn download(&self, rel: &str, local: &Path) -> Result<bool, Error> {
+        let key = self.key(rel);
+        let bytes = match self.rt.block_on(async {
+            let r = self.store.get(&key).await?;
+            r.bytes().await
+        }) {
+            Ok(b) => b,
+            Err(object_store::Error::NotFound { .. }) => return Ok(false),
+            Err(e) => return Err(store_err(&self.shown(rel), e)),
+        };
+        crate::markers::write_atomic(local, &bytes)?;
+        Ok(true)
+    }
+
+    /// Objects under the folder `rel` (recursively): path relative to it, size, modified time.
+    pub fn list(&self, rel: &str) -> Result<Vec<(String, u64, std::time::SystemTime)>, Error> {
+        let prefix = self.key(rel);
+        let metas: Vec<object_store::ObjectMeta> = self
+            .rt
+            .block_on(self.store.list(Some(&prefix)).try_collect())
+            .map_err(|e| store_err(&self.shown(rel), e))?;
+        let mut out: Vec<_> = metas
+            .into_iter()
+            .filter_map(|m| {
+                let rest: Vec<String> = m
+                    .location
+                    .prefix_match(&prefix)?
+                    .map(|p| p.as_ref().to_string())
+                    .collect();
+                Some((rest.join("/"), m.size, m.last_modified.into()))
+            })
+            .filter(|(r, _, _): &(String, u64, std::time::SystemTime)| {
+                !r.is_empty() && !r.rsplit('/').next().unwrap_or("").ends_with(".tmp")
+            })
+            .collect();
+        out.sort();
+        Ok(out)
+    }
+
+    /// Downloads every object of folder `rel` into `local` (markers of a stage, say).
+    pub fn download_dir(&self, rel: &str, local: &Path) -> Result<usize, Error> {
+        let list = self.list(rel)?;
+        for (name, size, modified) in &list {
+            // With the object's time: `weft merge` picks the newest marker by it.
+            self.fetch_as(&self.key(&format!("{rel}/{name}")), &local.join(name), *size, *modified)?;
+        }
+        Ok(list.len())
+    }
+
+    /// Uploads `local` to `rel`: to a temporary key first, then copied into place.
+    pub fn upload(&self, local: &Path, rel: &str) -> Result<(), Error> {
+        let bytes = std::fs::read(local).map_err(|e| Error::io(local, e))?;
+        let key = self.key(rel);
+        let name = key.filename().unwrap_or("object").to_string();
+        let parent = rel.rsplit_once('/').map_or("", |(p, _)| p);
+        let tmp = self.key(&format!(
+            "{parent}/.{name}.{:016x}.tmp",
+            rand_suffix()
+        ));
+        self.rt
+            .block_on(async {
+                self.store.put(&tmp, PutPayload::from(bytes)).await?;
+                self.store.copy(&tmp, &key).await?;
+                self.store.delete(&tmp).await
+            })
+            .map_err(|e| store_err(&self.shown(rel), e))
+    }
+
+    /// Deletes `rel` (absent is fine).
+    pub fn delete(&self, rel: &str) -> Result<(), Error> {
+        match self.rt.block_on(self.store.delete(&self.key(rel))) {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(store_err(&self.shown(rel), e)),
+        }
+    }
+
+    /// Copies every object under this URL into `local` (same relative paths) unless a file of
+    /// the same size and time is there already; each file gets the object's modified time, so
+    /// source fingerprints (`path:size:mtime`) agree across machines that mirror it. A URL
+    /// naming one object mirrors that object to `local` itself.
+    pub fn mirror(&self, local: &Path) -> Result<usize, Error> {
+        let list = self.list("")?;
+        if list.is_empty() {
+            let meta = self
+                .rt
+                .block_on(self.store.head(&self.root))
+                .map_err(|e| store_err(&self.url, format!("no such object or prefix ({e})")))?;
+            self.fetch_as(&self.root, local, meta.size, meta.last_modified.into())?;
+            return Ok(1);
+        }
+        for (name, size, modified) in &list {
+            self.fetch_as(&self.key(name), &local.join(name), *size, *modified)?;
+        }
+        Ok(list.len())
+    }
+
+    fn fetch_as(
+        &self,
+        key: &Key,
+        local: &Path,
+        size: u64,
+        modified: std::time::SystemTime,
+    ) -> Result<(), Error> {
+        let same = std::fs::metadata(local)
+            .is_ok_and(|m| m.len() == size && m.modified().is_ok_and(|t| t == modified));
+        if same {
+            return Ok(());
+        }
+        let bytes = self
+            .rt
+            .block_on(async { self.store.get(key).await?.bytes().await })
+            .map_err(|e| store_err(&format!("{}/{key}", self.url), e))?;
+        crate::markers::write_atomic(local, &bytes)?;
+        let f = std::fs::File::options()
+            .write(true)
+            .open(local)
+            .map_err(|e| Error::io(local, e))?;
+        f.set_modified(modified).map_err(|e| Error::io(local, e))?;
+        Ok(())
+    }
+}
+
+/// A random suffix for temporary keys (ranks on different hosts publish concurrently).
+fn rand_suffix() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos()),
+    );
+    h.write_u32(std::process::id());
+    h.finish()
+}
+
+/// Local folder where the source input `url` is mirrored: `<cache>/<scheme>/<bucket>/<path>`,
+/// `<cache>` being `$WEFT_CACHE` or `/tmp/weft-cache`. The same on every machine by default,
+/// so the file paths in source fingerprints (and therefore markers) agree across ranks.
+pub fn input_cache_path(url: &str) -> PathBuf {
+    let base = std::env::var_os("WEFT_CACHE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/tmp/weft-cache"));
+    let (scheme, rest) = url.split_once("://").unwrap_or(("file", url));
+    rest.split('/')
+        .filter(|p| !p.is_empty() && *p != "." && *p != "..")
+        .fold(base.join(scheme), |p, part| p.join(part))
+}
+
+/// Local staging folder of an output URL: `$WEFT_STAGING` or `/tmp/weft-staging`, then
+/// `<scheme>/<bucket>/<path>`.
+pub fn staging_path(url: &str) -> PathBuf {
+    let base = std::env::var_os("WEFT_STAGING")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/tmp/weft-staging"));
+    let (scheme, rest) = url.split_once("://").unwrap_or(("file", url));
+    rest.split('/')
+        .filter(|p| !p.is_empty() && *p != "." && *p != "..")
+        .fold(base.join(scheme), |p, part| p.join(part))
+}
+
+/// Replaces every object-store URL among the stages' top-level string settings (a source's
+/// `path`, `captions`, …) by a local mirror of it (see [`input_cache_path`]), so that stages
+/// read local files as always; `file://` URLs become plain paths. Returns `(stage, key, url)`
+/// of each replaced setting.
+pub fn mirror_inputs(
+    pf: &mut crate::pipeline_file::PipelineFile,
+) -> Result<Vec<(String, String, String)>, Error> {
+    let mut done = Vec::new();
+    for stage in &mut pf.stages {
+        for (key, value) in stage.config.iter_mut() {
+            let Some(url) = value.as_str().filter(|s| is_url(s)).map(str::to_string) else {
+                continue;
+            };
+            let local = match url.strip_prefix("file://") {
+                Some(path) => PathBuf::from(path),
+                None => {
+                    let local = input_cache_path(&url);
+                    Remote::open(&url)?.mirror(&local)?;
+                    local
+                }
+            };
+            *value = toml::Value::String(local.to_string_lossy().into_owned());
+            done.push((stage.name.clone(), key.clone(), url));
+        }
+    }
+    Ok(done)
+}

@@ -1,0 +1,319 @@
+//! `chart_synth` and `geometry_synth`: synthetic sources. Item `i` (0 ≤ i < `count`) is drawn
+//! from a stream seeded by (pipeline seed, stage kind, i) — never by split — so the output
+//! does not depend on `per_split`, ranks or resumption. Each chart or diagram is one consumed
+//! record and becomes `questions` samples (one question each, so each is one RL query).
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use arrow::datatypes::SchemaRef;
+use rand::RngExt;
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+use weft_engine::registry::parse_config;
+use weft_engine::stage::{Split, SplitContext, Stage, StageIo, StageResult};
+use weft_shards::{Content, Image, Message, Sample, sample_schema, samples_to_batch};
+
+use crate::chart::qa::{self, Qa};
+use crate::chart::{self, ChartKind};
+use crate::diagram;
+use crate::labels::{self, VOCABULARIES};
+use crate::query::VerifierKind;
+use crate::rng::seeded;
+
+fn d_count() -> u64 {
+    60
+}
+fn d_per_split() -> u64 {
+    20
+}
+fn d_questions() -> usize {
+    3
+}
+fn d_kinds() -> Vec<String> {
+    ChartKind::ALL
+        .iter()
+        .map(|k| k.name().to_string())
+        .collect()
+}
+fn d_scripts() -> Vec<String> {
+    VOCABULARIES.iter().map(|v| v.script.to_string()).collect()
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ChartConfig {
+    /// Charts to draw.
+    #[serde(default = "d_count")]
+    count: u64,
+    /// Charts per split.
+    #[serde(default = "d_per_split")]
+    per_split: u64,
+    /// Questions (samples) per chart.
+    #[serde(default = "d_questions")]
+    questions: usize,
+    /// Chart kinds, used in turn.
+    #[serde(default = "d_kinds")]
+    kinds: Vec<String>,
+    /// Label scripts, chosen per chart.
+    #[serde(default = "d_scripts")]
+    scripts: Vec<String>,
+    #[serde(default = "d_chart_source")]
+    source: String,
+}
+
+fn d_chart_source() -> String {
+    "stem-charts".into()
+}
+fn d_geometry_source() -> String {
+    "stem-geometry".into()
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct GeometryConfig {
+    /// Diagrams to draw.
+    #[serde(default = "d_count")]
+    count: u64,
+    /// Diagrams per split.
+    #[serde(default = "d_per_split")]
+    per_split: u64,
+    /// Questions (samples) per diagram.
+    #[serde(default = "d_questions")]
+    questions: usize,
+    #[serde(default = "d_geometry_source")]
+    source: String,
+}
+
+struct Charts {
+    cfg: ChartConfig,
+    kinds: Vec<ChartKind>,
+    vocabs: Vec<&'static labels::Vocabulary>,
+}
+
+struct Geometry {
+    cfg: GeometryConfig,
+}
+
+/// Builds `chart_synth`.
+pub fn build_charts(table: &toml::Table) -> Result<Arc<dyn Stage>, String> {
+    let cfg: ChartConfig = parse_config(table)?;
+    check_counts(cfg.per_split, cfg.questions)?;
+    let kinds = cfg
+        .kinds
+        .iter()
+        .map(|k| {
+            ChartKind::parse(k)
+                .ok_or_else(|| format!("unknown chart kind {k:?}: use {}", d_kinds().join(", ")))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let vocabs = cfg
+        .scripts
+        .iter()
+        .map(|s| {
+            labels::by_script(s)
+                .ok_or_else(|| format!("unknown script {s:?}: use {}", d_scripts().join(", ")))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    if kinds.is_empty() || vocabs.is_empty() {
+        return Err("`kinds` and `scripts` must not be empty".into());
+    }
+    Ok(Arc::new(Charts { cfg, kinds, vocabs }))
+}
+
+/// Builds `geometry_synth`.
+pub fn build_geometry(table: &toml::Table) -> Result<Arc<dyn Stage>, String> {
+    let cfg: GeometryConfig = parse_config(table)?;
+    check_counts(cfg.per_split, cfg.questions)?;
+    Ok(Arc::new(Geometry { cfg }))
+}
+
+fn check_counts(per_split: u64, questions: usize) -> Result<(), String> {
+    if per_split == 0 || questions == 0 {
+        return Err("`per_split` and `questions` must be at least 1".into());
+    }
+    Ok(())
+}
+
+fn splits(name: &str, count: u64, per_split: u64) -> Vec<Split> {
+    (0..count.div_ceil(per_split))
+        .map(|s| {
+            let (a, b) = (s * per_split, ((s + 1) * per_split).min(count));
+            Split {
+                index: s,
+                files: Vec::new(),
+                items: vec![PathBuf::from(format!("{a}..{b}"))],
+                key: format!("{name}:{a}..{b}"),
+            }
+        })
+        .collect()
+}
+
+fn range(split: &Split) -> StageResult<std::ops::Range<u64>> {
+    let item = split
+        .items
+        .first()
+        .and_then(|p| p.to_str())
+        .ok_or("split without a range")?;
+    let (a, b) = item.split_once("..").ok_or("bad split range")?;
+    Ok(a.parse().map_err(|_| "bad split range")?..b.parse().map_err(|_| "bad split range")?)
+}
+
+fn sample(
+    task: &str,
+    source: &str,
+    png: &[u8],
+    path: String,
+    q: &Qa,
+    mut meta: Map<String, Value>,
+) -> StageResult<Sample> {
+    let image = Image::from_encoded(png.to_vec(), Some(path)).map_err(|e| e.to_string())?;
+    meta.insert("question_type".into(), json!(q.kind));
+    meta.insert("synthetic".into(), json!(true));
+    if q.query.verifier == VerifierKind::Grounding {
+        meta.insert("coordinates".into(), json!("qwen3 relative 0-1000"));
+    }
+    q.query.write(&mut meta);
+    Ok(Sample::new(
+        task,
+        source,
+        vec![
+            Message::new(
+                "user",
+                vec![Content::Image { index: 0 }, Content::text(&q.question)],
+            ),
+            Message::new("assistant", vec![Content::text(&q.answer)]),
+        ],
+        vec![image],
+        Vec::new(),
+        meta,
+    ))
+}
+
+fn flush(io: &mut StageIo, samples: &mut Vec<Sample>, records: &mut u64) -> StageResult<()> {
+    if *records > 0 || !samples.is_empty() {
+        let batch = samples_to_batch(samples).map_err(|e| e.to_string())?;
+        io.emit_from(&batch, *records)?;
+    }
+    samples.clear();
+    *records = 0;
+    Ok(())
+}
+
+/// Items emitted per batch (bounds memory to a few images).
+const ITEMS_PER_BATCH: u64 = 8;
+
+impl Stage for Charts {
+    fn output_schema(&self, _inputs: &[SchemaRef]) -> StageResult<SchemaRef> {
+        Ok(sample_schema())
+    }
+
+    fn splits(&self, _ctx: &SplitContext) -> StageResult<Vec<Split>> {
+        Ok(splits("charts", self.cfg.count, self.cfg.per_split))
+    }
+
+    fn process(&self, split: &Split, io: &mut StageIo) -> StageResult<()> {
+        let seed = io.pipeline_seed();
+        let (mut samples, mut records) = (Vec::new(), 0u64);
+        for i in range(split)? {
+            io.add_input(1);
+            let kind = self.kinds[(i % self.kinds.len() as u64) as usize];
+            let mut rng = seeded(seed, "chart_synth", &i.to_string());
+            let vocab = self.vocabs[rng.random_range(0..self.vocabs.len())];
+            let (w, h) = [(800, 600), (960, 720), (720, 540), (640, 480), (900, 600)]
+                [rng.random_range(0..5)];
+            let table = chart::generate(kind, vocab, &mut rng);
+            let rendered = match chart::render::render(&table, w, h) {
+                Ok(r) => r,
+                Err(e) => {
+                    io.quarantine(format!("chart {i}"), "render_failed", e);
+                    continue;
+                }
+            };
+            let mut meta = Map::new();
+            meta.insert(
+                "chart".into(),
+                serde_json::to_value(&table).map_err(|e| e.to_string())?,
+            );
+            meta.insert("chart_index".into(), json!(i));
+            meta.insert("lang".into(), json!(vocab.lang));
+            meta.insert("image_size".into(), json!([w, h]));
+            for q in qa::questions(&table, &rendered, self.cfg.questions, &mut rng) {
+                let task = if q.query.verifier == VerifierKind::Grounding {
+                    "chart_grounding"
+                } else {
+                    "chart_qa"
+                };
+                samples.push(sample(
+                    task,
+                    &self.cfg.source,
+                    &rendered.png,
+                    format!("chart-{i}.png"),
+                    &q,
+                    meta.clone(),
+                )?);
+            }
+            records += 1;
+            if records >= ITEMS_PER_BATCH {
+                flush(io, &mut samples, &mut records)?;
+            }
+        }
+        flush(io, &mut samples, &mut records)
+    }
+}
+
+impl Stage for Geometry {
+    fn output_schema(&self, _inputs: &[SchemaRef]) -> StageResult<SchemaRef> {
+        Ok(sample_schema())
+    }
+
+    fn splits(&self, _ctx: &SplitContext) -> StageResult<Vec<Split>> {
+        Ok(splits("geometry", self.cfg.count, self.cfg.per_split))
+    }
+
+    fn process(&self, split: &Split, io: &mut StageIo) -> StageResult<()> {
+        let seed = io.pipeline_seed();
+        let (mut samples, mut records) = (Vec::new(), 0u64);
+        for i in range(split)? {
+            io.add_input(1);
+            let mut rng = seeded(seed, "geometry_synth", &i.to_string());
+            let t = diagram::generate(&mut rng);
+            let png = match diagram::render(&t) {
+                Ok(p) => p,
+                Err(e) => {
+                    io.quarantine(format!("diagram {i}"), "render_failed", e);
+                    continue;
+                }
+            };
+            let mut qs = diagram::questions(&t, &mut rng);
+            rand::seq::SliceRandom::shuffle(qs.as_mut_slice(), &mut rng);
+            qs.truncate(self.cfg.questions);
+            let mut meta = Map::new();
+            meta.insert(
+                "diagram".into(),
+                serde_json::to_value(&t).map_err(|e| e.to_string())?,
+            );
+            meta.insert("diagram_index".into(), json!(i));
+            for q in &qs {
+                let task = if q.query.verifier == VerifierKind::Grounding {
+                    "geometry_grounding"
+                } else {
+                    "geometry_qa"
+                };
+                samples.push(sample(
+                    task,
+                    &self.cfg.source,
+                    &png,
+                    format!("triangle-{i}.png"),
+                    q,
+                    meta.clone(),
+                )?);
+            }
+            records += 1;
+            if records >= ITEMS_PER_BATCH {
+                flush(io, &mut samples, &mut records)?;
+            }
+        }
+        flush(io, &mut samples, &mut records)
+    }
+}

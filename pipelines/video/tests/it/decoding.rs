@@ -1,0 +1,146 @@
+//! Decoding against FFmpeg's own tools: every sampled frame's timestamp is one of ffprobe's
+//! presentation times (CFR and VFR clips, four containers), sampling follows the reference on
+//! CFR and time on VFR, and rotated video comes out as the ffmpeg CLI shows it.
+
+use std::process::Command;
+
+use weft_pipeline_video::decode::{Limits, decode, probe};
+use weft_pipeline_video::sampling::Sampling;
+
+use crate::common::{clip, ffprobe_times};
+
+/// Probes, picks and decodes `name` at a small size; returns (info, frame times).
+fn sample(name: &str) -> (weft_pipeline_video::decode::VideoInfo, Vec<f64>, Vec<usize>) {
+    let path = clip(name);
+    let info = probe(&path, &Limits::default()).unwrap();
+    let picked = Sampling::default().pick(&info.frame_times, info.fps, info.constant_rate);
+    let frames = decode(&path, &info, &picked, 64, 64, &Limits::default()).unwrap();
+    assert_eq!(frames.images.len(), picked.len());
+    (info, frames.times, picked)
+}
+
+#[test]
+fn sampled_timestamps_are_ffprobe_presentation_times() {
+    for name in [
+        "bikes.mp4",
+        "bunny_vfr.mp4",
+        "carphone.mkv",
+        "carphone_vp9.webm",
+        "carphone_rot90.mov",
+        "carphone.mp4",
+    ] {
+        let (info, times, picked) = sample(name);
+        let reference = ffprobe_times(&clip(name));
+        assert_eq!(info.frame_count(), reference.len(), "{name}: frame count");
+        let frame = 1.0 / info.fps;
+        for (t, &i) in times.iter().zip(&picked) {
+            // The frame's own presentation time (exact up to float formatting) ...
+            assert!(
+                (t - reference[i]).abs() < 1e-3,
+                "{name}: frame {i} at {t} vs ffprobe {}",
+                reference[i]
+            );
+            // ... and so within one frame of ffprobe's.
+            assert!((t - reference[i]).abs() < frame);
+        }
+        assert!(times.len().is_multiple_of(2), "{name}: odd frame count");
+        assert!(times.len() >= 4, "{name}: below min_frames");
+    }
+}
+
+#[test]
+fn constant_rate_picks_the_reference_frames_and_vfr_picks_by_time() {
+    // bikes: 250 frames at 25 fps, 10 s -> the reference's 20 indices, times = index / 25.
+    let (info, times, picked) = sample("bikes.mp4");
+    assert!(info.constant_rate);
+    assert_eq!(
+        picked,
+        weft_pipeline_video::sampling::linspace_round(249, 20)
+    );
+    for (t, &i) in times.iter().zip(&picked) {
+        assert!((t - i as f64 / 25.0).abs() < 1e-9);
+    }
+    // bunny_vfr: 25 fps for 1 s, then every third frame (8.3 fps) to 4 s.
+    let (info, times, picked) = sample("bunny_vfr.mp4");
+    assert!(!info.constant_rate, "{:?}", &info.frame_times[..30]);
+    // Index × nominal fps (avg 12.5) is wrong in the middle: frame 30 is at 1.68 s, not
+    // 30 / 12.5 = 2.4 s.
+    assert!(
+        (info.frame_times[30] - 1.68).abs() < 1e-6,
+        "{}",
+        info.frame_times[30]
+    );
+    let gaps: Vec<f64> = times.windows(2).map(|w| w[1] - w[0]).collect();
+    let n = gaps.len() - 1; // the last gap is the even-count padding (0) when present
+    for g in &gaps[..n] {
+        assert!(
+            *g > 0.3 && *g < 0.8,
+            "uneven sampling {times:?} (indices {picked:?})"
+        );
+    }
+}
+
+#[test]
+fn rotation_matches_the_ffmpeg_cli() {
+    let path = clip("carphone_rot90.mov");
+    let info = probe(&path, &Limits::default()).unwrap();
+    assert_eq!(info.rotation, 90);
+    assert_eq!(
+        (info.width, info.height),
+        (144, 176),
+        "display size is rotated"
+    );
+    let frames = decode(&path, &info, &[10], 144, 176, &Limits::default()).unwrap();
+    let ours = &frames.images[0];
+    // The ffmpeg CLI applies the display matrix (autorotate) by default.
+    let out = Command::new("ffmpeg")
+        .args(["-nostdin", "-v", "error", "-i"])
+        .arg(&path)
+        .args([
+            "-vf",
+            "select=eq(n\\,10)",
+            "-frames:v",
+            "1",
+            "-f",
+            "rawvideo",
+            "-pix_fmt",
+            "rgb24",
+            "-",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(out.stdout.len(), 144 * 176 * 3, "ffmpeg output is 144x176");
+    let diff = |a: &[u8]| -> f64 {
+        a.iter()
+            .zip(&out.stdout)
+            .map(|(x, y)| (f64::from(*x) - f64::from(*y)).abs())
+            .sum::<f64>()
+            / a.len() as f64
+    };
+    let same = diff(ours.as_raw());
+    let flipped = diff(image::imageops::rotate180(ours).as_raw());
+    assert!(same < 4.0, "mean abs diff {same} vs ffmpeg's rotated frame");
+    assert!(
+        flipped > 4.0 * same.max(1.0),
+        "the test cannot tell rotations apart ({same} vs {flipped})"
+    );
+}
+
+#[test]
+fn seeking_decodes_the_same_pixels_as_a_straight_decode() {
+    // Sparse picks far apart force seeks; dense picks decode straight through. The frame at
+    // the same index must be identical either way.
+    let path = clip("bikes.mp4");
+    let info = probe(&path, &Limits::default()).unwrap();
+    let sparse = decode(&path, &info, &[5, 240], 64, 32, &Limits::default()).unwrap();
+    let all: Vec<usize> = (0..250).collect();
+    let dense = decode(&path, &info, &all, 64, 32, &Limits::default()).unwrap();
+    assert_eq!(sparse.images[0], dense.images[5]);
+    assert_eq!(sparse.images[1], dense.images[240]);
+    assert_eq!(sparse.times, vec![dense.times[5], dense.times[240]]);
+}

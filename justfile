@@ -104,7 +104,15 @@ bench-stem: setup
     .venv/bin/python -c "import matplotlib" 2>/dev/null || .venv/bin/python -m pip install -q matplotlib
     cargo bench -p weft-pipeline-stem --bench stem
 
-# [cluster recipes]
+# Cluster tests only (also part of `just test`): a one-node Slurm on loopback (needs root),
+# moto's S3 server, the Kubernetes manifest check. With CI set they fail instead of skipping.
+test-cluster: setup
+    cargo test -p weft --test it cluster::
+
+# Start (or stop: ACTION=stop) a throw-away one-node Slurm in DIR, to try `weft slurm` by hand:
+# then `export SLURM_CONF=DIR/slurm.conf`.
+slurm-local DIR="/tmp/weft-slurm" ACTION="start":
+    bash cli/tests/cluster/local-slurm.sh {{ACTION}} {{DIR}}
 
 # Run the example caption pipeline on the bundled photos, then validate its shards.
 example OUT="out/captions": build

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Installs what weft needs on a Debian machine, idempotently: system packages (compilers,
 # FFmpeg and poppler for the media pipelines, fonts, labelme's annotated example photos for
-# the grounding tests), `just`, and a Python venv (.venv) with pyarrow and datasets for the
-# compatibility tests. Safe to run again: it only installs what
-# is missing. Set WEFT_SKIP_APT=1 to skip system packages (e.g. without root).
+# the grounding tests, Slurm and munge for the one-node cluster tests), `just`, and a Python
+# venv (.venv) with pyarrow and datasets for the compatibility tests and moto's S3 server for
+# the object-storage test. Safe to run again: it only installs what is missing. Set
+# WEFT_SKIP_APT=1 to skip system packages (e.g. without root).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -11,7 +12,8 @@ APT_PACKAGES=(pkg-config clang libclang-dev
   libavcodec-dev libavformat-dev libavutil-dev libswscale-dev libswresample-dev
   ffmpeg poppler-utils
   fonts-noto-core fonts-noto-cjk
-  labelme-examples)
+  labelme-examples
+  slurmctld slurmd slurm-client munge)
 PY_PACKAGES=(pyarrow datasets pillow)
 
 log() { printf '\033[1msetup:\033[0m %s\n' "$*" >&2; }
@@ -47,5 +49,9 @@ if ! command -v just >/dev/null; then
   [ -w "$bindir" ] || { bindir="$HOME/.local/bin"; mkdir -p "$bindir"; }
   install -m 755 .venv/bin/just "$bindir/just"
   command -v just >/dev/null || log "add $bindir to PATH to use just"
+fi
+if ! .venv/bin/python -c "import moto, flask" 2>/dev/null; then
+  log "installing moto[server] (S3 server for the object-storage test) into .venv"
+  .venv/bin/python -m pip install -q --disable-pip-version-check "moto[server]"
 fi
 log "ready"

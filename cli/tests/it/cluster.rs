@@ -588,7 +588,7 @@ fn s3_server_is_input_and_output_of_a_two_rank_run() {
     let text = std::fs::read_to_string(&p)
         .unwrap()
         .replace("\"photos/captions.jsonl\"", "\"s3://data/in/photos/captions.jsonl\"")
-        .replace("\"photos\"", "\"s3://data/in/photos\"");
+        .replace("path = \"photos\"", "path = \"s3://data/in/photos\"");
     let p3 = tmp.path().join("dedup-s3.toml");
     std::fs::write(&p3, text).unwrap();
 

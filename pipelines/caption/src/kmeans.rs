@@ -124,7 +124,7 @@ fn seed_centres(data: &[f32], d: usize, k: usize, rng: &mut ChaCha8Rng) -> Vec<f
 
 /// Clusters `n = data.len() / d` points of dimension `d`.
 pub fn kmeans(data: &[f32], d: usize, opts: &Options) -> Result<KMeans, String> {
-    if d == 0 || data.len() % d != 0 {
+    if d == 0 || !data.len().is_multiple_of(d) {
         return Err(format!("{} values are not rows of {d}", data.len()));
     }
     let n = data.len() / d;

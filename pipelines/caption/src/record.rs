@@ -99,7 +99,7 @@ pub fn u64s<'a>(b: &'a RecordBatch, name: &str) -> Result<&'a UInt64Array, Strin
 }
 
 /// The `feature` list column.
-pub fn features<'a>(b: &'a RecordBatch) -> Result<&'a ListArray, String> {
+pub fn features(b: &RecordBatch) -> Result<&ListArray, String> {
     b.column_by_name("feature")
         .and_then(|c| c.as_list_opt::<i32>())
         .ok_or_else(|| "column `feature` missing or not a list".to_string())

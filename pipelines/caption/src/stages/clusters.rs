@@ -171,8 +171,11 @@ impl Stage for Cluster {
     }
 }
 
+/// uid → (cluster, cluster size, kept).
+type ClusterTable = HashMap<String, (u64, u64, bool)>;
+
 struct Apply {
-    table: OnceLock<Result<HashMap<String, (u64, u64, bool)>, String>>,
+    table: OnceLock<Result<ClusterTable, String>>,
 }
 
 /// Builds `apply_clusters`.
@@ -187,7 +190,7 @@ pub fn build_apply(table: &toml::Table) -> Result<Arc<dyn Stage>, String> {
 }
 
 impl Apply {
-    fn table(&self, io: &StageIo) -> StageResult<&HashMap<String, (u64, u64, bool)>> {
+    fn table(&self, io: &StageIo) -> StageResult<&ClusterTable> {
         self.table
             .get_or_init(|| {
                 let mut map = HashMap::new();

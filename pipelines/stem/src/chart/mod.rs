@@ -114,7 +114,12 @@ impl ChartTable {
         }
         let s = 10i64.pow(self.decimals);
         let sign = if v < 0 { "-" } else { "" };
-        format!("{sign}{}.{:0w$}", v.abs() / s, v.abs() % s, w = self.decimals as usize)
+        format!(
+            "{sign}{}.{:0w$}",
+            v.abs() / s,
+            v.abs() % s,
+            w = self.decimals as usize
+        )
     }
 }
 

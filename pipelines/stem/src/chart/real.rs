@@ -30,11 +30,19 @@ fn scaled(cell: &str, decimals: u32) -> Option<i64> {
         None => (false, cell),
     };
     let (int, frac) = t.split_once('.').unwrap_or((t, ""));
-    if int.is_empty() || frac.len() as u32 > decimals || !int.chars().chain(frac.chars()).all(|c| c.is_ascii_digit()) {
+    if int.is_empty()
+        || frac.len() as u32 > decimals
+        || !int.chars().chain(frac.chars()).all(|c| c.is_ascii_digit())
+    {
         return None;
     }
     let padded = format!("{frac:0<width$}", width = decimals as usize);
-    let v = int.parse::<i64>().ok()?.checked_mul(10i64.pow(decimals))? + if decimals == 0 { 0 } else { padded.parse::<i64>().ok()? };
+    let v = int.parse::<i64>().ok()?.checked_mul(10i64.pow(decimals))?
+        + if decimals == 0 {
+            0
+        } else {
+            padded.parse::<i64>().ok()?
+        };
     Some(if neg { -v } else { v })
 }
 
@@ -53,13 +61,24 @@ impl RealCsv {
             .map(|s| s.trim().to_string())
             .collect();
         if header.len() < 2 {
-            return Err(format!("{name}: needs a label column and at least one numeric column"));
+            return Err(format!(
+                "{name}: needs a label column and at least one numeric column"
+            ));
         }
         let mut rows: Vec<Vec<String>> = lines
             .map(|l| l.split(',').map(|s| s.trim().to_string()).collect())
             .collect();
-        if let Some((i, r)) = rows.iter().enumerate().find(|(_, r)| r.len() != header.len()) {
-            return Err(format!("{name}: data row {} has {} cells, the header {}", i + 1, r.len(), header.len()));
+        if let Some((i, r)) = rows
+            .iter()
+            .enumerate()
+            .find(|(_, r)| r.len() != header.len())
+        {
+            return Err(format!(
+                "{name}: data row {} has {} cells, the header {}",
+                i + 1,
+                r.len(),
+                header.len()
+            ));
         }
         if reverse {
             rows.reverse();
@@ -117,7 +136,12 @@ impl RealCsv {
                     points: Vec::new(),
                 }],
                 decimals: *decimals,
-                origin: Some(format!("{} rows {}..{} column {col}", self.name, start + 1, start + n + 1)),
+                origin: Some(format!(
+                    "{} rows {}..{} column {col}",
+                    self.name,
+                    start + 1,
+                    start + n + 1
+                )),
             });
         }
         None
@@ -132,7 +156,9 @@ mod tests {
     use crate::rng::seeded;
 
     fn msft() -> (String, RealCsv) {
-        let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/msft.csv")).unwrap();
+        let text =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/msft.csv"))
+                .unwrap();
         let csv = RealCsv::parse("msft.csv", &text, true).unwrap();
         (text, csv)
     }
@@ -151,17 +177,43 @@ mod tests {
     #[test]
     fn value_answers_are_the_file_cells_verbatim() {
         let (text, csv) = msft();
-        assert_eq!(csv.labels.first().map(String::as_str), Some("19-Jun-03"), "reversed: oldest first");
-        let cells: std::collections::BTreeSet<&str> = text.lines().skip(1).flat_map(|l| l.split(',')).collect();
+        assert_eq!(
+            csv.labels.first().map(String::as_str),
+            Some("19-Jun-03"),
+            "reversed: oldest first"
+        );
+        let cells: std::collections::BTreeSet<&str> =
+            text.lines().skip(1).flat_map(|l| l.split(',')).collect();
         for k in 0..30 {
             let kind = [ChartKind::Bar, ChartKind::Line][k % 2];
-            let table = csv.table(kind, &mut seeded(1, "real", &k.to_string())).unwrap();
+            let table = csv
+                .table(kind, &mut seeded(1, "real", &k.to_string()))
+                .unwrap();
             let chart = render(&table, 800, 600).unwrap();
-            let q = qa::question(&table, &chart, "value_lookup", &mut seeded(2, "q", &k.to_string()));
-            assert!(cells.contains(q.answer.as_str()), "{} not a cell of msft.csv", q.answer);
+            let q = qa::question(
+                &table,
+                &chart,
+                "value_lookup",
+                &mut seeded(2, "q", &k.to_string()),
+            );
+            assert!(
+                cells.contains(q.answer.as_str()),
+                "{} not a cell of msft.csv",
+                q.answer
+            );
             // The label asked about is in the same row as that cell.
-            let row = text.lines().find(|l| q.question.contains(&format!(" {}?", l.split(',').next().unwrap()))).unwrap();
-            assert!(row.split(',').any(|c| c == q.answer), "{row} / {}", q.answer);
+            let row = text
+                .lines()
+                .find(|l| {
+                    q.question
+                        .contains(&format!(" {}?", l.split(',').next().unwrap()))
+                })
+                .unwrap();
+            assert!(
+                row.split(',').any(|c| c == q.answer),
+                "{row} / {}",
+                q.answer
+            );
         }
     }
 }

@@ -169,6 +169,7 @@ fn bars(root: &Root, table: &ChartTable, width: u32) -> Result<Vec<Element>, Str
         .copied()
         .max()
         .unwrap_or(1);
+    let top = nice_top(table.plotted(max));
     let mut chart = ChartBuilder::on(&plot)
         .caption(&table.title, font(22))
         .margin(14)
@@ -239,6 +240,7 @@ fn lines(root: &Root, table: &ChartTable, width: u32) -> Result<Vec<Element>, St
         .copied()
         .max()
         .unwrap_or(1);
+    let top = nice_top(table.plotted(max));
     let mut chart = ChartBuilder::on(&plot)
         .caption(&table.title, font(22))
         .margin(14)

@@ -10,11 +10,13 @@ use arrow::datatypes::SchemaRef;
 use rand::RngExt;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
+use weft_engine::inputs::file_key;
 use weft_engine::registry::parse_config;
 use weft_engine::stage::{Split, SplitContext, Stage, StageIo, StageResult};
 use weft_shards::{Content, Image, Message, Sample, sample_schema, samples_to_batch};
 
 use crate::chart::qa::{self, Qa};
+use crate::chart::real::RealCsv;
 use crate::chart::{self, ChartKind};
 use crate::diagram;
 use crate::labels::{self, VOCABULARIES};
@@ -60,6 +62,13 @@ struct ChartConfig {
     scripts: Vec<String>,
     #[serde(default = "d_chart_source")]
     source: String,
+    /// A CSV of real numbers to chart instead of random tables (first column labels, other
+    /// columns series; see `chart::real`), relative to the pipeline file. Kinds: bar, line.
+    #[serde(default)]
+    csv: Option<String>,
+    /// Reverse the CSV's rows (files listed newest first).
+    #[serde(default)]
+    reverse_rows: bool,
 }
 
 fn d_chart_source() -> String {
@@ -87,6 +96,7 @@ struct GeometryConfig {
 
 struct Charts {
     cfg: ChartConfig,
+    real: std::sync::OnceLock<Result<RealCsv, String>>,
     kinds: Vec<ChartKind>,
     vocabs: Vec<&'static labels::Vocabulary>,
 }
@@ -118,7 +128,21 @@ pub fn build_charts(table: &toml::Table) -> Result<Arc<dyn Stage>, String> {
     if kinds.is_empty() || vocabs.is_empty() {
         return Err("`kinds` and `scripts` must not be empty".into());
     }
-    Ok(Arc::new(Charts { cfg, kinds, vocabs }))
+    if cfg.csv.is_some()
+        && kinds
+            .iter()
+            .any(|k| !matches!(k, ChartKind::Bar | ChartKind::Line))
+    {
+        return Err(
+            "a `csv` table is drawn as `bar` or `line` charts: set `kinds` to those".into(),
+        );
+    }
+    Ok(Arc::new(Charts {
+        cfg,
+        real: std::sync::OnceLock::new(),
+        kinds,
+        vocabs,
+    }))
 }
 
 /// Builds `geometry_synth`.
@@ -135,7 +159,7 @@ fn check_counts(per_split: u64, questions: usize) -> Result<(), String> {
     Ok(())
 }
 
-fn splits(name: &str, count: u64, per_split: u64) -> Vec<Split> {
+fn splits(name: &str, count: u64, per_split: u64, input: Option<&str>) -> Vec<Split> {
     (0..count.div_ceil(per_split))
         .map(|s| {
             let (a, b) = (s * per_split, ((s + 1) * per_split).min(count));
@@ -143,7 +167,10 @@ fn splits(name: &str, count: u64, per_split: u64) -> Vec<Split> {
                 index: s,
                 files: Vec::new(),
                 items: vec![PathBuf::from(format!("{a}..{b}"))],
-                key: format!("{name}:{a}..{b}"),
+                key: match input {
+                    Some(k) => format!("{name}:{a}..{b}:{k}"),
+                    None => format!("{name}:{a}..{b}"),
+                },
             }
         })
         .collect()
@@ -203,13 +230,45 @@ fn flush(io: &mut StageIo, samples: &mut Vec<Sample>, records: &mut u64) -> Stag
 /// Items emitted per batch (bounds memory to a few images).
 const ITEMS_PER_BATCH: u64 = 8;
 
+impl Charts {
+    /// The CSV, read once per process.
+    fn real(&self, base: &std::path::Path) -> StageResult<&RealCsv> {
+        let spec = self.cfg.csv.as_deref().expect("csv configured");
+        self.real
+            .get_or_init(|| {
+                let path = base.join(spec);
+                let text = std::fs::read_to_string(&path)
+                    .map_err(|e| format!("{}: {e}", path.display()))?;
+                let name = path
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                RealCsv::parse(&name, &text, self.cfg.reverse_rows)
+            })
+            .as_ref()
+            .map_err(Clone::clone)
+    }
+}
+
 impl Stage for Charts {
     fn output_schema(&self, _inputs: &[SchemaRef]) -> StageResult<SchemaRef> {
         Ok(sample_schema())
     }
 
-    fn splits(&self, _ctx: &SplitContext) -> StageResult<Vec<Split>> {
-        Ok(splits("charts", self.cfg.count, self.cfg.per_split))
+    fn splits(&self, ctx: &SplitContext) -> StageResult<Vec<Split>> {
+        // A CSV's identity (path, size, mtime) is part of every split key, so an edited file
+        // reruns the stage.
+        let key = self
+            .cfg
+            .csv
+            .as_ref()
+            .map(|c| file_key(&ctx.base_dir, &ctx.base_dir.join(c)));
+        Ok(splits(
+            "charts",
+            self.cfg.count,
+            self.cfg.per_split,
+            key.as_deref(),
+        ))
     }
 
     fn process(&self, split: &Split, io: &mut StageIo) -> StageResult<()> {
@@ -222,7 +281,16 @@ impl Stage for Charts {
             let vocab = self.vocabs[rng.random_range(0..self.vocabs.len())];
             let (w, h) = [(800, 600), (960, 720), (720, 540), (640, 480), (900, 600)]
                 [rng.random_range(0..5)];
-            let table = chart::generate(kind, vocab, &mut rng);
+            let table = match &self.cfg.csv {
+                None => chart::generate(kind, vocab, &mut rng),
+                Some(_) => match self.real(io.base_dir())?.table(kind, &mut rng) {
+                    Some(t) => t,
+                    None => {
+                        io.drop_records("no_distinct_window", 1);
+                        continue;
+                    }
+                },
+            };
             let rendered = match chart::render::render(&table, w, h) {
                 Ok(r) => r,
                 Err(e) => {
@@ -236,7 +304,9 @@ impl Stage for Charts {
                 serde_json::to_value(&table).map_err(|e| e.to_string())?,
             );
             meta.insert("chart_index".into(), json!(i));
-            meta.insert("lang".into(), json!(vocab.lang));
+            if self.cfg.csv.is_none() {
+                meta.insert("lang".into(), json!(vocab.lang));
+            }
             meta.insert("image_size".into(), json!([w, h]));
             for q in qa::questions(&table, &rendered, self.cfg.questions, &mut rng) {
                 let task = if q.query.verifier == VerifierKind::Grounding {
@@ -268,7 +338,7 @@ impl Stage for Geometry {
     }
 
     fn splits(&self, _ctx: &SplitContext) -> StageResult<Vec<Split>> {
-        Ok(splits("geometry", self.cfg.count, self.cfg.per_split))
+        Ok(splits("geometry", self.cfg.count, self.cfg.per_split, None))
     }
 
     fn process(&self, split: &Split, io: &mut StageIo) -> StageResult<()> {

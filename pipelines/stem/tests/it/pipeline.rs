@@ -18,7 +18,7 @@ fn bundled_pipeline_runs_without_a_model_and_is_deterministic() {
     let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     run_text(&reg, &crate_dir(), &text, a.path());
     run_text(&reg, &crate_dir(), &text, b.path());
-    for stage in ["charts", "geometry", "problems", "filter"] {
+    for stage in ["charts", "real_charts", "geometry", "problems", "filter"] {
         assert_eq!(
             shard_hashes(a.path(), stage),
             shard_hashes(b.path(), stage),
@@ -28,6 +28,7 @@ fn bundled_pipeline_runs_without_a_model_and_is_deterministic() {
     let charts = counts(a.path(), "charts");
     assert_eq!((charts.input, charts.out), (10, 10));
     assert_eq!(counts(a.path(), "geometry").out, 4);
+    assert_eq!(counts(a.path(), "real_charts").out, 4);
     assert_eq!(counts(a.path(), "problems").out, 12);
     // No model: the filter passes every query through untouched.
     let f = counts(a.path(), "filter");

@@ -100,7 +100,7 @@ pub fn sample_meta(
     balance: Option<&BalanceTable>,
 ) -> Map<String, Value> {
     let mut meta = video_meta.clone();
-    meta.remove("segmenter");
+    meta.shift_remove("segmenter");
     meta.insert("video_uid".into(), json!(video_uid));
     meta.insert(TIMESTAMP_FORMAT_KEY.into(), json!(format.name()));
     if let Some((bucket, w)) = balance.and_then(|b| b.get(video_uid)) {

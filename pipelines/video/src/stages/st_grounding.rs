@@ -47,7 +47,7 @@ fn d_max_gap() -> f64 {
     1.0
 }
 fn d_tolerance() -> f64 {
-    0.5
+    0.25
 }
 
 #[derive(Debug, Deserialize)]
@@ -192,7 +192,7 @@ impl StGrounding {
                 self.cfg.questions.len(),
             )];
             let mut meta = common::sample_meta(&row.meta, &row.id, format, balance);
-            meta.remove("segments");
+            meta.shift_remove("segments");
             meta.insert("track".into(), json!(k));
             meta.insert("label".into(), json!(track.label));
             out.push(Sample::new(

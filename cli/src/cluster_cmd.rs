@@ -20,9 +20,8 @@ fn task_id() -> Option<String> {
     let var = |n: &str| std::env::var(n).ok().filter(|v| !v.is_empty());
     match (var("SLURM_ARRAY_JOB_ID"), var("SLURM_ARRAY_TASK_ID")) {
         (Some(j), Some(t)) => Some(format!("{j}_{t}")),
-        _ => var("SLURM_JOB_ID").or_else(|| {
-            var("JOB_COMPLETION_INDEX").and_then(|_| var("HOSTNAME"))
-        }),
+        _ => var("SLURM_JOB_ID")
+            .or_else(|| var("JOB_COMPLETION_INDEX").and_then(|_| var("HOSTNAME"))),
     }
 }
 
@@ -87,7 +86,11 @@ fn write_state(out: &Path, remote: Option<&Remote>, state: &RankState) -> anyhow
     cluster::write_rank_state(out, state)?;
     if let Some(r) = remote {
         let path = cluster::rank_state_path(out, &state.phase, state.rank);
-        let rel = path.strip_prefix(out).unwrap_or(&path).to_string_lossy().replace('\\', "/");
+        let rel = path
+            .strip_prefix(out)
+            .unwrap_or(&path)
+            .to_string_lossy()
+            .replace('\\', "/");
         r.upload(&path, &rel)?;
     }
     Ok(())
@@ -114,6 +117,9 @@ pub struct PhaseJob {
     pub file: Option<PathBuf>,
 }
 
+/// A phase with nothing left to do, and what was found.
+pub type Skipped = (Phase, Remaining);
+
 /// The phases of `plan` that still have work in `out`, with the ranks to start. Once a phase
 /// has to run, every later phase runs with all its ranks (its inputs are about to change).
 pub fn phases_to_run(
@@ -121,7 +127,7 @@ pub fn phases_to_run(
     out: &Path,
     tasks: u64,
     only_missing: bool,
-) -> anyhow::Result<(Vec<PhaseJob>, Vec<(Phase, Remaining)>)> {
+) -> anyhow::Result<(Vec<PhaseJob>, Vec<Skipped>)> {
     let mut jobs = Vec::new();
     let mut skipped = Vec::new();
     let mut upstream_runs = false;
@@ -157,8 +163,7 @@ pub fn phases_to_run(
 /// `'…'` shell quoting (POSIX sh), for paths and arguments written into job scripts.
 pub fn sh_quote(s: &str) -> String {
     if !s.is_empty()
-        && s
-            .chars()
+        && s.chars()
             .all(|c| c.is_ascii_alphanumeric() || "/._-=:,+@%".contains(c))
     {
         return s.to_string();

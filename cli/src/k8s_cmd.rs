@@ -180,7 +180,8 @@ pub fn to_yaml(v: &Value) -> String {
         }
     }
     fn is_block(v: &Value) -> bool {
-        matches!(v, Value::Array(a) if !a.is_empty()) || matches!(v, Value::Object(o) if !o.is_empty())
+        matches!(v, Value::Array(a) if !a.is_empty())
+            || matches!(v, Value::Object(o) if !o.is_empty())
     }
     fn emit(v: &Value, indent: usize, out: &mut String) {
         let pad = " ".repeat(indent);
@@ -250,7 +251,11 @@ fn manifest(a: ManifestArgs) -> anyhow::Result<ExitCode> {
             "kubectl apply{ns} -f {file} && wait_job {name}   # phase {} `{}`{}",
             phase.index,
             phase.stage,
-            if phase.global { " (global: 1 index)" } else { "" }
+            if phase.global {
+                " (global: 1 index)"
+            } else {
+                ""
+            }
         );
         println!("{}", path.display());
     }

@@ -7,8 +7,8 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use clap::Args;
 use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
-use weft_engine::pipeline_file::PipelineFile;
 use std::sync::Arc;
+use weft_engine::pipeline_file::PipelineFile;
 use weft_engine::store::Remote;
 use weft_engine::{Plan, Registry, RunOptions, RunReport};
 use weft_shards::WriterOptions;
@@ -126,10 +126,19 @@ pub(crate) fn load_plan(file: &Path, overrides: &[String]) -> anyhow::Result<Pla
     for o in overrides {
         pf.set(o)?;
     }
-    for (stage, key, url) in weft_engine::store::mirror_inputs(&mut pf)? {
-        eprintln!("{stage}.{key}: {url} mirrored to {}", pf.stages.iter().find(|s| s.name == stage).and_then(|s| s.config.get(&key)).and_then(|v| v.as_str()).unwrap_or("?"));
+    let mirrored = weft_engine::store::mirror_inputs(&mut pf)?;
+    for m in &mirrored {
+        eprintln!(
+            "{}.{}: {} mirrored to {}",
+            m.stage,
+            m.key,
+            m.url,
+            m.local.display()
+        );
     }
-    Ok(Plan::build(pf, &registry())?)
+    let mut plan = Plan::build(pf, &registry())?;
+    weft_engine::store::keep_url_fingerprints(&mut plan, &mirrored);
+    Ok(plan)
 }
 
 /// The plan without touching any input (for writing job manifests elsewhere).
@@ -148,7 +157,10 @@ pub(crate) fn output(out: &str) -> anyhow::Result<(PathBuf, Option<Arc<Remote>>)
     }
     if weft_engine::store::is_url(out) {
         let remote = Remote::open(out)?;
-        return Ok((weft_engine::store::staging_path(out), Some(Arc::new(remote))));
+        return Ok((
+            weft_engine::store::staging_path(out),
+            Some(Arc::new(remote)),
+        ));
     }
     Ok((PathBuf::from(out), None))
 }
@@ -177,7 +189,13 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         .phase
         .as_ref()
         .map(|phase| {
-            crate::cluster_cmd::rank_started(&opts.out, opts.remote.as_deref(), phase, rank, world_size)
+            crate::cluster_cmd::rank_started(
+                &opts.out,
+                opts.remote.as_deref(),
+                phase,
+                rank,
+                world_size,
+            )
         })
         .transpose()?;
     let result = match args.threads {

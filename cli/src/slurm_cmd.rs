@@ -31,7 +31,7 @@ use crate::cluster_cmd::{PhaseJob, absolute, phases_to_run, sh_quote};
 pub enum SlurmCmd {
     /// Submit a pipeline as job arrays, one per phase, chained with afterok dependencies.
     /// Submitting again runs only what is unfinished.
-    Submit(SubmitArgs),
+    Submit(Box<SubmitArgs>),
     /// Progress of a run: done / running / failed ranks, splits, rows, errors.
     Status(StatusArgs),
 }
@@ -41,9 +41,13 @@ pub enum SlurmCmd {
 pub struct SubmitArgs {
     /// Pipeline file (TOML).
     file: PathBuf,
-    /// Output folder, on a file system every node sees.
+    /// Output folder on a file system every node sees, or an object-store URL (s3://, gs://,
+    /// az://; then `--logs` is required).
     #[arg(long)]
-    out: PathBuf,
+    out: String,
+    /// Folder for job scripts and per-rank logs (default: OUT/_slurm and OUT/_logs).
+    #[arg(long)]
+    logs: Option<PathBuf>,
     /// Ranks (array tasks) of each parallel phase; global phases run as one task.
     #[arg(long)]
     tasks: u64,
@@ -80,6 +84,9 @@ pub struct SubmitArgs {
     /// Start every rank of every phase, not only unfinished ones.
     #[arg(long)]
     all: bool,
+    /// Submit even while jobs of the previous submission are still queued or running.
+    #[arg(long)]
+    force: bool,
     /// Print the scripts and the sbatch commands; submit nothing.
     #[arg(long)]
     dry_run: bool,
@@ -88,8 +95,11 @@ pub struct SubmitArgs {
 /// Arguments of `weft slurm status`.
 #[derive(Args)]
 pub struct StatusArgs {
-    /// Output folder of the run.
-    out: PathBuf,
+    /// Output folder (or object-store URL) of the run.
+    out: String,
+    /// The `--logs` folder given to `weft slurm submit`, if any.
+    #[arg(long)]
+    logs: Option<PathBuf>,
     /// Print JSON.
     #[arg(long)]
     json: bool,
@@ -98,7 +108,7 @@ pub struct StatusArgs {
 /// Runs a Slurm command.
 pub fn run(cmd: SlurmCmd) -> anyhow::Result<ExitCode> {
     match cmd {
-        SlurmCmd::Submit(a) => submit(a),
+        SlurmCmd::Submit(a) => submit(*a),
         SlurmCmd::Status(a) => status(a),
     }
 }
@@ -169,18 +179,30 @@ struct ScriptCtx<'a> {
     args: &'a SubmitArgs,
     pipeline: &'a Path,
     pipeline_name: &'a str,
-    out: &'a Path,
+    /// `--out` as the tasks get it (an absolute path or a URL).
+    out: &'a str,
+    /// Folder of the per-phase log folders.
+    logs: &'a Path,
     weft: &'a Path,
 }
 
-fn script(c: &ScriptCtx, phase: &PhaseJob, offset: u64, indexes: &[u64], throttle: Option<u64>) -> String {
+fn script(
+    c: &ScriptCtx,
+    phase: &PhaseJob,
+    offset: u64,
+    indexes: &[u64],
+    throttle: Option<u64>,
+) -> String {
     let a = c.args;
-    let logs = c.out.join(cluster::LOGS_DIR).join(&phase.stage);
+    let logs = c.logs.join(&phase.stage);
     let mut s = String::from("#!/bin/bash\n");
     let mut opt = |o: String| {
         let _ = writeln!(s, "#SBATCH {o}");
     };
-    opt(format!("--job-name=weft-{}-{}", c.pipeline_name, phase.stage));
+    opt(format!(
+        "--job-name=weft-{}-{}",
+        c.pipeline_name, phase.stage
+    ));
     opt(format!(
         "--array={}{}",
         index_ranges(indexes),
@@ -233,7 +255,7 @@ fn script(c: &ScriptCtx, phase: &PhaseJob, offset: u64, indexes: &[u64], throttl
         "run".into(),
         sh_quote(&c.pipeline.display().to_string()),
         "--out".into(),
-        sh_quote(&c.out.display().to_string()),
+        sh_quote(c.out),
         "--stage".into(),
         sh_quote(&phase.stage),
         "--phase".into(),
@@ -255,7 +277,7 @@ fn script(c: &ScriptCtx, phase: &PhaseJob, offset: u64, indexes: &[u64], throttl
 }
 
 fn merge_script(c: &ScriptCtx) -> String {
-    let log = c.out.join(cluster::LOGS_DIR).join("merge.log");
+    let log = c.logs.join("merge.log");
     format!(
         "#!/bin/bash\n#SBATCH --job-name=weft-{}-merge\n#SBATCH --output={}\n{}# weft: merge the markers of every stage into manifests and stats.json.\nexec {} merge {}\n",
         c.pipeline_name,
@@ -266,7 +288,7 @@ fn merge_script(c: &ScriptCtx) -> String {
             .map(|p| format!("#SBATCH --partition={p}\n"))
             .unwrap_or_default(),
         sh_quote(&c.weft.display().to_string()),
-        sh_quote(&c.out.display().to_string()),
+        sh_quote(c.out),
     )
 }
 
@@ -308,8 +330,58 @@ fn submit(args: SubmitArgs) -> anyhow::Result<ExitCode> {
         bail!("--max-parallel must be at least 1");
     }
     let plan = crate::pipeline_cmd::load_plan(&args.file, &args.overrides)?;
-    let out = absolute(&args.out)?;
+    let (local, remote) = crate::pipeline_cmd::output(&args.out)?;
+    let (out, out_arg, logs, dir) = match &remote {
+        Some(r) => {
+            let stages: Vec<String> = plan.stages.iter().map(|s| s.spec.name.clone()).collect();
+            weft_engine::store::pull_run_state(r, &local, &stages)?;
+            let Some(logs) = &args.logs else {
+                bail!(
+                    "--out {}: an object-store output needs --logs DIR (a folder every node sees) for scripts and logs",
+                    args.out
+                );
+            };
+            let logs = absolute(logs)?;
+            (local, args.out.clone(), logs.clone(), logs.join(SLURM_DIR))
+        }
+        None => {
+            let out = absolute(&local)?;
+            let logs = match &args.logs {
+                Some(l) => absolute(l)?,
+                None => out.join(cluster::LOGS_DIR),
+            };
+            let dir = match &args.logs {
+                Some(l) => absolute(l)?.join(SLURM_DIR),
+                None => out.join(SLURM_DIR),
+            };
+            (out.clone(), out.display().to_string(), logs, dir)
+        }
+    };
     let pipeline = absolute(&args.file)?;
+    if !args.dry_run && !args.force {
+        // Two submissions working on the same splits at once would redo each other's work.
+        let previous: Option<Submission> = std::fs::read_to_string(dir.join("submission.json"))
+            .ok()
+            .and_then(|t| serde_json::from_str(&t).ok());
+        if let (Some(prev), Some(live)) = (previous, live_jobs()) {
+            let busy: Vec<&String> = prev
+                .phases
+                .iter()
+                .flat_map(|p| &p.jobs)
+                .chain(&prev.merge_job)
+                .filter(|j| live.contains(*j))
+                .collect();
+            if !busy.is_empty() {
+                bail!(
+                    "jobs of the previous submission are still queued or running: {}; wait for them, scancel them, or pass --force",
+                    busy.iter()
+                        .map(|s| s.as_str())
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                );
+            }
+        }
+    }
     let weft = match &args.weft {
         Some(w) => w.clone(),
         None => std::env::current_exe().context("path of the weft binary")?,
@@ -317,11 +389,14 @@ fn submit(args: SubmitArgs) -> anyhow::Result<ExitCode> {
     let (mut phases, skipped) = phases_to_run(&plan, &out, args.tasks, !args.all)?;
     for (p, r) in &skipped {
         if let cluster::Remaining::Complete { splits } = r {
-            eprintln!("phase {} `{}`: complete ({splits} splits), not submitted", p.index, p.stage);
+            eprintln!(
+                "phase {} `{}`: complete ({splits} splits), not submitted",
+                p.index, p.stage
+            );
         }
     }
     if phases.is_empty() {
-        println!("nothing to do: every stage of {} is complete", out.display());
+        println!("nothing to do: every stage of {} is complete", args.out);
         return Ok(ExitCode::SUCCESS);
     }
     let max_size = args.max_array_size.unwrap_or_else(max_array_size).max(1);
@@ -329,10 +404,10 @@ fn submit(args: SubmitArgs) -> anyhow::Result<ExitCode> {
         args: &args,
         pipeline: &pipeline,
         pipeline_name: &plan.file.name,
-        out: &out,
+        out: &out_arg,
+        logs: &logs,
         weft: &weft,
     };
-    let dir = out.join(SLURM_DIR);
     if !args.dry_run {
         std::fs::create_dir_all(&dir).with_context(|| dir.display().to_string())?;
     }
@@ -340,9 +415,7 @@ fn submit(args: SubmitArgs) -> anyhow::Result<ExitCode> {
     for phase in &mut phases {
         let chunks = arrays(&phase.ranks, max_size);
         // The throttle is shared among the arrays of a phase.
-        let throttle = args
-            .max_parallel
-            .map(|k| (k / chunks.len() as u64).max(1));
+        let throttle = args.max_parallel.map(|k| (k / chunks.len() as u64).max(1));
         let mut ids = Vec::new();
         for (n, (offset, indexes)) in chunks.iter().enumerate() {
             let text = script(&ctx, phase, *offset, indexes, throttle);
@@ -368,7 +441,7 @@ fn submit(args: SubmitArgs) -> anyhow::Result<ExitCode> {
             }
             std::fs::write(&path, &text).with_context(|| path.display().to_string())?;
             // Slurm opens `--output` before the script runs: its folder must exist.
-            let logs = out.join(cluster::LOGS_DIR).join(&phase.stage);
+            let logs = logs.join(&phase.stage);
             std::fs::create_dir_all(&logs).with_context(|| logs.display().to_string())?;
             let id = sbatch(&path, &previous, false)?;
             println!(
@@ -395,7 +468,7 @@ fn submit(args: SubmitArgs) -> anyhow::Result<ExitCode> {
     }
     std::fs::write(&merge_path, &merge_text).with_context(|| merge_path.display().to_string())?;
     let merge_job = sbatch(&merge_path, &previous, true)?;
-    println!("merge: job {merge_job} (writes {}/stats.json)", out.display());
+    println!("merge: job {merge_job} (writes {}/stats.json)", out_arg);
     let record = Submission {
         pipeline,
         tasks: args.tasks,
@@ -404,6 +477,24 @@ fn submit(args: SubmitArgs) -> anyhow::Result<ExitCode> {
     };
     crate::cluster_cmd::write_json(&dir.join("submission.json"), &record)?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Job ids (array job ids for arrays) Slurm still knows as pending or running.
+fn live_jobs() -> Option<BTreeSet<String>> {
+    let out = Command::new("squeue")
+        .args(["-h", "-o", "%F"])
+        .output()
+        .ok()?;
+    if !out.status.success() {
+        return None;
+    }
+    Some(
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(|l| l.trim().to_string())
+            .filter(|l| !l.is_empty())
+            .collect(),
+    )
 }
 
 /// Array tasks Slurm still knows as pending or running (`JOB_TASK` ids), when `squeue` works.
@@ -442,14 +533,30 @@ struct PhaseStatus {
 }
 
 fn status(args: StatusArgs) -> anyhow::Result<ExitCode> {
-    let out = &args.out;
+    let (local, remote) = crate::pipeline_cmd::output(&args.out)?;
+    let out = &local;
+    if let Some(r) = &remote {
+        // The stage list first, then the state of every stage.
+        r.download(RUN_FILE, &out.join(RUN_FILE))?;
+    }
     let run_file = out.join(RUN_FILE);
     let summary: RunSummary = serde_json::from_str(
         &std::fs::read_to_string(&run_file)
             .with_context(|| format!("{}: no run here yet", run_file.display()))?,
     )
     .with_context(|| run_file.display().to_string())?;
-    let submission: Option<Submission> = std::fs::read_to_string(out.join(SLURM_DIR).join("submission.json"))
+    if let Some(r) = &remote {
+        weft_engine::store::pull_run_state(r, out, &summary.stages)?;
+    }
+    let slurm_dir = match &args.logs {
+        Some(l) => l.join(SLURM_DIR),
+        None => out.join(SLURM_DIR),
+    };
+    let logs_dir = args
+        .logs
+        .clone()
+        .unwrap_or_else(|| out.join(cluster::LOGS_DIR));
+    let submission: Option<Submission> = std::fs::read_to_string(slurm_dir.join("submission.json"))
         .ok()
         .and_then(|t| serde_json::from_str(&t).ok());
     let live = live_tasks();
@@ -469,15 +576,21 @@ fn status(args: StatusArgs) -> anyhow::Result<ExitCode> {
             .map(|m| m.stage.clone());
         let current: Vec<_> = markers
             .values()
-            .filter(|m| newest.as_ref().is_some_and(|n| n.fingerprint == m.stage.fingerprint))
+            .filter(|m| {
+                newest
+                    .as_ref()
+                    .is_some_and(|n| n.fingerprint == m.stage.fingerprint)
+            })
             .collect();
         let mut counts = Counts::default();
         for m in &current {
             counts.merge(&m.counts);
         }
-        let complete = manifest
-            .as_ref()
-            .is_some_and(|m| newest.as_ref().is_none_or(|n| n.fingerprint == m.fingerprint));
+        let complete = manifest.as_ref().is_some_and(|m| {
+            newest
+                .as_ref()
+                .is_none_or(|n| n.fingerprint == m.fingerprint)
+        });
         let mut st = PhaseStatus {
             stage: stage.clone(),
             complete,
@@ -507,7 +620,10 @@ fn status(args: StatusArgs) -> anyhow::Result<ExitCode> {
                     st.errors.push(format!(
                         "rank {rank}: {} (log: {})",
                         r.error.unwrap_or_default(),
-                        cluster::rank_log_path(out, stage, rank).display()
+                        logs_dir
+                            .join(stage)
+                            .join(format!("rank-{rank:05}.log"))
+                            .display()
                     ));
                 }
                 RankPhase::Running => {
@@ -522,7 +638,7 @@ fn status(args: StatusArgs) -> anyhow::Result<ExitCode> {
                         st.errors.push(format!(
                             "rank {rank}: task {} ended without finishing (cancelled, killed or timed out; log: {})",
                             r.task.unwrap_or_default(),
-                            cluster::rank_log_path(out, stage, rank).display()
+                            logs_dir.join(stage).join(format!("rank-{rank:05}.log")).display()
                         ));
                     }
                 }
@@ -536,10 +652,26 @@ fn status(args: StatusArgs) -> anyhow::Result<ExitCode> {
         let mut t = Table::new();
         t.load_preset(UTF8_FULL_CONDENSED);
         t.set_header([
-            "phase", "state", "splits", "rows", "dropped", "quarantined", "ranks done", "running", "failed", "lost", "jobs",
+            "phase",
+            "state",
+            "splits",
+            "rows",
+            "dropped",
+            "quarantined",
+            "ranks done",
+            "running",
+            "failed",
+            "lost",
+            "jobs",
         ]);
         for p in &phases {
-            let list = |v: &[u64]| if v.is_empty() { "-".to_string() } else { index_ranges(v) };
+            let list = |v: &[u64]| {
+                if v.is_empty() {
+                    "-".to_string()
+                } else {
+                    index_ranges(v)
+                }
+            };
             t.add_row([
                 p.stage.clone(),
                 if p.complete {
@@ -571,7 +703,10 @@ fn status(args: StatusArgs) -> anyhow::Result<ExitCode> {
             }
         }
         if phases.iter().any(|p| !p.complete) {
-            println!("resume: weft slurm submit <pipeline> --out {} --tasks N (runs only unfinished ranks)", out.display());
+            println!(
+                "resume: weft slurm submit <pipeline> --out {} --tasks N (runs only unfinished ranks)",
+                args.out
+            );
         }
     }
     Ok(ExitCode::SUCCESS)

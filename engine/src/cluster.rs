@@ -105,7 +105,12 @@ pub enum Remaining {
 }
 
 /// The work `stage` still needs in `out` when its phase runs with `world_size` ranks.
-pub fn remaining(plan: &Plan, out: &Path, stage: &str, world_size: u64) -> Result<Remaining, Error> {
+pub fn remaining(
+    plan: &Plan,
+    out: &Path,
+    stage: &str,
+    world_size: u64,
+) -> Result<Remaining, Error> {
     let st = plan
         .stage(stage)
         .ok_or_else(|| Error::Plan(format!("no stage `{stage}`")))?;
@@ -237,4 +242,110 @@ pub fn read_rank_states(out: &Path, phase: &str) -> std::collections::BTreeMap<u
         }
     }
     map
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pipeline_file::PipelineFile;
+    use crate::registry::Registry;
+    use crate::run::{RunOptions, run};
+
+    /// The captions dedup pipeline over a copy of the bundled photos in `dir`.
+    fn plan(dir: &Path) -> Plan {
+        let photos = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/data/photos");
+        std::fs::create_dir_all(dir.join("photos")).unwrap();
+        for e in std::fs::read_dir(&photos).unwrap().flatten() {
+            std::fs::copy(e.path(), dir.join("photos").join(e.file_name())).unwrap();
+        }
+        let text = r#"[pipeline]
+name = "t"
+seed = 1
+
+[stages.photos]
+kind = "image_folder"
+path = "photos"
+files_per_split = 2
+
+[stages.groups]
+kind = "exact_duplicates"
+inputs = ["photos"]
+key = "sha256"
+order_by = "path"
+
+[stages.unique]
+kind = "drop_duplicates"
+inputs = ["photos"]
+side_inputs = ["groups"]
+key = "sha256"
+order_by = "path"
+"#;
+        let file = PipelineFile::parse(&dir.join("p.toml"), text.to_string()).unwrap();
+        Plan::build(file, &Registry::builtin()).unwrap()
+    }
+
+    #[test]
+    fn one_phase_per_stage_and_only_the_dedup_is_global() {
+        let tmp = tempfile::tempdir().unwrap();
+        let p = plan(tmp.path());
+        let all = phases(&p);
+        let got: Vec<(&str, bool)> = all
+            .iter()
+            .map(|ph| (ph.stage.as_str(), ph.global))
+            .collect();
+        assert_eq!(
+            got,
+            [("photos", false), ("groups", true), ("unique", false)]
+        );
+        assert_eq!(all[1].world_size(8), 1);
+        assert_eq!(all[2].world_size(8), 8);
+    }
+
+    #[test]
+    fn remaining_names_the_ranks_whose_splits_are_missing() {
+        let tmp = tempfile::tempdir().unwrap();
+        let p = plan(tmp.path());
+        let out = tmp.path().join("out");
+        // 6 photos, 2 per split: splits 0, 1, 2; with 2 ranks rank 0 owns 0 and 2.
+        assert_eq!(
+            remaining(&p, &out, "photos", 2).unwrap(),
+            Remaining::Partial {
+                splits: 3,
+                done: 0,
+                ranks: vec![0, 1]
+            }
+        );
+        assert_eq!(
+            remaining(&p, &out, "groups", 1).unwrap(),
+            Remaining::Unknown
+        );
+        let mut opts = RunOptions::new(&out);
+        opts.world_size = 2;
+        opts.rank = 1;
+        opts.only = vec!["photos".into()];
+        run(&p, &opts).unwrap();
+        assert_eq!(
+            remaining(&p, &out, "photos", 2).unwrap(),
+            Remaining::Partial {
+                splits: 3,
+                done: 1,
+                ranks: vec![0]
+            }
+        );
+        opts.rank = 0;
+        run(&p, &opts).unwrap();
+        assert_eq!(
+            remaining(&p, &out, "photos", 2).unwrap(),
+            Remaining::Complete { splits: 3 }
+        );
+        // The next phase's splits are now known: one global split, not run yet.
+        assert_eq!(
+            remaining(&p, &out, "groups", 1).unwrap(),
+            Remaining::Partial {
+                splits: 1,
+                done: 0,
+                ranks: vec![0]
+            }
+        );
+    }
 }

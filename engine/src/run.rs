@@ -24,10 +24,10 @@ use crate::markers::{
     read_marker, read_markers, write_atomic,
 };
 use crate::plan::{Plan, PlannedStage};
-use crate::store::Remote;
 use crate::stage::{
     InputDataset, Split, SplitContext, StageIo, quarantine_batch, quarantine_schema,
 };
+use crate::store::Remote;
 
 /// How to run a plan.
 #[derive(Debug, Clone)]
@@ -576,7 +576,11 @@ fn fetch_shards(remote: &Remote, dir: &Path, name: &str, m: &Manifest) -> Result
         if !remote.download(&format!("{name}/{}", s.file), &local)? {
             return Err(Error::Stage {
                 stage: name.to_string(),
-                msg: format!("{}/{name}/{}: listed in the manifest but missing", remote.url(), s.file),
+                msg: format!(
+                    "{}/{name}/{}: listed in the manifest but missing",
+                    remote.url(),
+                    s.file
+                ),
             });
         }
         Ok(())

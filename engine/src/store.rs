@@ -143,7 +143,12 @@ impl Remote {
         let list = self.list(rel)?;
         for (name, size, modified) in &list {
             // With the object's time: `weft merge` picks the newest marker by it.
-            self.fetch_as(&self.key(&format!("{rel}/{name}")), &local.join(name), *size, *modified)?;
+            self.fetch_as(
+                &self.key(&format!("{rel}/{name}")),
+                &local.join(name),
+                *size,
+                *modified,
+            )?;
         }
         Ok(list.len())
     }
@@ -154,10 +159,7 @@ impl Remote {
         let key = self.key(rel);
         let name = key.filename().unwrap_or("object").to_string();
         let parent = rel.rsplit_once('/').map_or("", |(p, _)| p);
-        let tmp = self.key(&format!(
-            "{parent}/.{name}.{:016x}.tmp",
-            rand_suffix()
-        ));
+        let tmp = self.key(&format!("{parent}/.{name}.{:016x}.tmp", rand_suffix()));
         self.rt
             .block_on(async {
                 self.store.put(&tmp, PutPayload::from(bytes)).await?;
@@ -261,13 +263,12 @@ pub fn staging_path(url: &str) -> PathBuf {
 
 /// Replaces every object-store URL among the stages' top-level string settings (a source's
 /// `path`, `captions`, …) by a local mirror of it (see [`input_cache_path`]), so that stages
-/// read local files as always; `file://` URLs become plain paths. Returns `(stage, key, url)`
-/// of each replaced setting.
-pub fn mirror_inputs(
-    pf: &mut crate::pipeline_file::PipelineFile,
-) -> Result<Vec<(String, String, String)>, Error> {
+/// read local files as always; `file://` URLs become plain paths. Returns what was replaced;
+/// hand it to [`keep_url_fingerprints`] once the plan is built.
+pub fn mirror_inputs(pf: &mut crate::pipeline_file::PipelineFile) -> Result<Vec<Mirrored>, Error> {
     let mut done = Vec::new();
     for stage in &mut pf.stages {
+        let original = stage.config.clone();
         for (key, value) in stage.config.iter_mut() {
             let Some(url) = value.as_str().filter(|s| is_url(s)).map(str::to_string) else {
                 continue;
@@ -281,8 +282,70 @@ pub fn mirror_inputs(
                 }
             };
             *value = toml::Value::String(local.to_string_lossy().into_owned());
-            done.push((stage.name.clone(), key.clone(), url));
+            done.push(Mirrored {
+                stage: stage.name.clone(),
+                key: key.clone(),
+                url,
+                local,
+                original: original.clone(),
+            });
         }
     }
     Ok(done)
+}
+
+/// A stage setting that named an object-store URL and now names its local mirror.
+#[derive(Debug, Clone)]
+pub struct Mirrored {
+    /// Stage name.
+    pub stage: String,
+    /// Setting.
+    pub key: String,
+    /// The URL as written.
+    pub url: String,
+    /// The local mirror.
+    pub local: PathBuf,
+    /// The stage's settings as written (URLs, not mirrors).
+    pub original: toml::Table,
+}
+
+/// Gives every stage whose settings were mirrored the config fingerprint of its settings as
+/// written, so that fingerprints (and so markers) do not depend on where a machine keeps its
+/// mirror: ranks with different `$WEFT_CACHE` folders still share one run.
+pub fn keep_url_fingerprints(plan: &mut crate::plan::Plan, mirrored: &[Mirrored]) {
+    for m in mirrored {
+        if let Some(st) = plan.stages.iter_mut().find(|s| s.spec.name == m.stage) {
+            st.config_fingerprint = crate::fingerprint::digest(&[
+                st.spec.kind.as_str(),
+                &crate::fingerprint::canonical_config(&m.original),
+            ]);
+        }
+    }
+}
+
+/// Replaces the local copies of a run's state — `_run.json`, each stage's manifest and
+/// markers, and the rank state files under `_ranks/` — by the store's (for `weft slurm
+/// submit`/`status` on an object-store output).
+pub fn pull_run_state(remote: &Remote, local: &Path, stages: &[String]) -> Result<(), Error> {
+    use weft_shards::manifest::{MANIFEST_FILE, RUN_FILE};
+    remote.download(RUN_FILE, &local.join(RUN_FILE))?;
+    for stage in stages {
+        let dir = local.join(stage);
+        if !remote.download(
+            &format!("{stage}/{MANIFEST_FILE}"),
+            &dir.join(MANIFEST_FILE),
+        )? {
+            let _ = std::fs::remove_file(dir.join(MANIFEST_FILE));
+        }
+        let markers = dir.join(crate::markers::MARKERS_DIR);
+        let _ = std::fs::remove_dir_all(&markers);
+        remote.download_dir(
+            &format!("{stage}/{}", crate::markers::MARKERS_DIR),
+            &markers,
+        )?;
+    }
+    let ranks = local.join(crate::cluster::RANKS_DIR);
+    let _ = std::fs::remove_dir_all(&ranks);
+    remote.download_dir(crate::cluster::RANKS_DIR, &ranks)?;
+    Ok(())
 }

@@ -580,13 +580,19 @@ mod tests {
         };
         let r = render(&s, &opts).unwrap();
         assert!(
-            r.text.starts_with("<|im_start|>user\n<00:00:00.2><|vision_start|>"),
+            r.text
+                .starts_with("<|im_start|>user\n<00:00:00.2><|vision_start|>"),
             "{}",
             r.text
         );
-        assert!(r.text.contains("<00:00:01.2><|vision_start|>"), "{}", r.text);
+        assert!(
+            r.text.contains("<00:00:01.2><|vision_start|>"),
+            "{}",
+            r.text
+        );
         let mut bad = s.clone();
-        bad.meta.insert(TIMESTAMP_FORMAT_KEY.into(), "minutes".into());
+        bad.meta
+            .insert(TIMESTAMP_FORMAT_KEY.into(), "minutes".into());
         assert!(render(&bad, &opts).is_err());
     }
 

@@ -66,7 +66,11 @@ impl Slurm {
     fn wait_idle(&self, timeout: Duration) {
         let start = Instant::now();
         loop {
-            let out = self.cmd("squeue").args(["-h", "-o", "%i %T"]).output().unwrap();
+            let out = self
+                .cmd("squeue")
+                .args(["-h", "-o", "%i %T"])
+                .output()
+                .unwrap();
             let text = String::from_utf8_lossy(&out.stdout).to_string();
             if out.status.success() && text.trim().is_empty() {
                 return;
@@ -86,7 +90,10 @@ impl Slurm {
             .map(|f| {
                 let t = std::fs::read_to_string(self.dir.join("log").join(f)).unwrap_or_default();
                 let tail: Vec<&str> = t.lines().rev().take(15).collect();
-                format!("--- {f}\n{}", tail.into_iter().rev().collect::<Vec<_>>().join("\n"))
+                format!(
+                    "--- {f}\n{}",
+                    tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+                )
             })
             .collect()
     }
@@ -119,8 +126,22 @@ fn submitted(stdout: &str) -> Vec<(String, String, String)> {
         .filter(|l| l.starts_with("phase "))
         .map(|l| {
             let stage = l.split('`').nth(1).unwrap().to_string();
-            let job = l.split("job ").nth(1).unwrap().split(' ').next().unwrap().to_string();
-            let array = l.split("(array ").nth(1).unwrap().split(' ').next().unwrap().to_string();
+            let job = l
+                .split("job ")
+                .nth(1)
+                .unwrap()
+                .split(' ')
+                .next()
+                .unwrap()
+                .to_string();
+            let array = l
+                .split("(array ")
+                .nth(1)
+                .unwrap()
+                .split(' ')
+                .next()
+                .unwrap()
+                .to_string();
             (stage, job, array)
         })
         .collect()
@@ -160,13 +181,28 @@ fn slurm_arrays_run_a_global_dedup_like_a_local_run_and_resume_after_scancel() {
     };
     let p = dedup_pipeline(tmp.path());
     let local = tmp.path().join("local");
-    run_weft(&["run", p.to_str().unwrap(), "--out", local.to_str().unwrap(), "--quiet"], true);
+    run_weft(
+        &[
+            "run",
+            p.to_str().unwrap(),
+            "--out",
+            local.to_str().unwrap(),
+            "--quiet",
+        ],
+        true,
+    );
 
     let out = tmp.path().join("cluster");
     let submit = |extra_env: Option<(&str, &str)>| {
         let mut c = slurm.cmd(env!("CARGO_BIN_EXE_weft"));
-        c.args(["slurm", "submit", p.to_str().unwrap(), "--out", out.to_str().unwrap()])
-            .args(["--tasks", "4", "--cpus-per-task", "1"]);
+        c.args([
+            "slurm",
+            "submit",
+            p.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ])
+        .args(["--tasks", "4", "--cpus-per-task", "1"]);
         if let Some((k, v)) = extra_env {
             c.env(k, v);
         }
@@ -186,7 +222,9 @@ fn slurm_arrays_run_a_global_dedup_like_a_local_run_and_resume_after_scancel() {
     let stages: Vec<&str> = first.iter().map(|(s, _, _)| s.as_str()).collect();
     assert_eq!(
         stages,
-        ["photos", "photos", "groups", "unique", "unique", "samples", "samples"],
+        [
+            "photos", "photos", "groups", "unique", "unique", "samples", "samples"
+        ],
         "one phase per stage, parallel phases cut at MaxArraySize: {first:?}"
     );
     assert_eq!(first[0].2, "0-2");
@@ -239,18 +277,31 @@ fn slurm_arrays_run_a_global_dedup_like_a_local_run_and_resume_after_scancel() {
     let photos = &status[0];
     assert_eq!(photos["stage"], "photos");
     assert_eq!(photos["complete"], false, "{status:#}");
-    assert!(photos["ranks_lost"].as_array().unwrap().contains(&Value::from(1)), "{status:#}");
-    assert!(photos["splits_done"].as_u64().unwrap() < 9, "{status:#}");
-    assert!(!out.join("samples/manifest.json").exists(), "a phase after a failed one ran");
     assert!(
-        !out.join("photos/_markers/s000005.json").exists() && out.join("photos").join(&orphan).exists(),
+        photos["ranks_lost"]
+            .as_array()
+            .unwrap()
+            .contains(&Value::from(1)),
+        "{status:#}"
+    );
+    assert!(photos["splits_done"].as_u64().unwrap() < 9, "{status:#}");
+    assert!(
+        !out.join("samples/manifest.json").exists(),
+        "a phase after a failed one ran"
+    );
+    assert!(
+        !out.join("photos/_markers/s000005.json").exists()
+            && out.join("photos").join(&orphan).exists(),
         "the cancel landed between split 5's shard and its marker"
     );
 
     // 2. Resubmit: only rank 1 of the first phase is unfinished.
     let second = submitted(&submit(None));
     assert_eq!(second[0].0, "photos");
-    assert_eq!(second[0].2, "1", "only the cancelled rank reruns: {second:?}");
+    assert_eq!(
+        second[0].2, "1",
+        "only the cancelled rank reruns: {second:?}"
+    );
     assert_eq!(second.iter().filter(|(s, _, _)| s == "photos").count(), 1);
     slurm.wait_idle(Duration::from_secs(180));
 
@@ -269,32 +320,54 @@ fn slurm_arrays_run_a_global_dedup_like_a_local_run_and_resume_after_scancel() {
             Manifest::read(&out.join(stage).join("manifest.json")).unwrap(),
         );
         assert_eq!(ml.counts, mc.counts, "{stage} counts");
-        assert!(unlisted_shards(&out, stage).is_empty(), "{stage}: leftover shards {:?}", unlisted_shards(&out, stage));
+        assert!(
+            unlisted_shards(&out, stage).is_empty(),
+            "{stage}: leftover shards {:?}",
+            unlisted_shards(&out, stage)
+        );
     }
     let mut ids: Vec<String> = resolve_paths(&[out.join("photos").display().to_string()])
         .unwrap()
         .iter()
         .flat_map(|f| weft_shards::reader::read_all(f).unwrap())
         .flat_map(|b| {
-            let col = arrow::array::AsArray::as_string::<i32>(b.column_by_name("path").unwrap()).clone();
-            col.iter().map(|v| v.unwrap().to_string()).collect::<Vec<_>>()
+            let col =
+                arrow::array::AsArray::as_string::<i32>(b.column_by_name("path").unwrap()).clone();
+            col.iter()
+                .map(|v| v.unwrap().to_string())
+                .collect::<Vec<_>>()
         })
         .collect();
     let n = ids.len();
     ids.sort();
     ids.dedup();
-    assert_eq!((n, ids.len()), (18, 18), "every photo exactly once in the first phase");
+    assert_eq!(
+        (n, ids.len()),
+        (18, 18),
+        "every photo exactly once in the first phase"
+    );
 
     // Logs per rank (rank 1 of photos twice: the cancelled attempt and the rerun) and the
     // merged stats of the final merge job.
     let log = std::fs::read_to_string(out.join("_logs/photos/rank-00001.log")).unwrap();
-    assert_eq!(log.matches("\n== ").count() + usize::from(log.starts_with("== ")), 2, "{log}");
+    assert_eq!(
+        log.matches("\n== ").count() + usize::from(log.starts_with("== ")),
+        2,
+        "{log}"
+    );
     for r in 0..4 {
         assert!(out.join(format!("_logs/samples/rank-{r:05}.log")).is_file());
     }
     let stats: Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("stats.json")).unwrap()).unwrap();
-    assert!(stats.as_array().unwrap().iter().all(|s| s["complete"] == true), "{stats:#}");
+    assert!(
+        stats
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|s| s["complete"] == true),
+        "{stats:#}"
+    );
     drop(slurm);
 }
 
@@ -305,24 +378,58 @@ fn slurm_submit_dry_run_prints_chained_array_scripts() {
     let out = tmp.path().join("out");
     let o = run_weft(
         &[
-            "slurm", "submit", p.to_str().unwrap(), "--out", out.to_str().unwrap(), "--tasks", "2500",
-            "--max-parallel", "300", "--partition", "gpu", "--gpus-per-task", "1", "--time", "2:00:00",
-            "--mem", "16G", "--max-array-size", "1001", "--dry-run",
+            "slurm",
+            "submit",
+            p.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--tasks",
+            "2500",
+            "--max-parallel",
+            "300",
+            "--partition",
+            "gpu",
+            "--gpus-per-task",
+            "1",
+            "--time",
+            "2:00:00",
+            "--mem",
+            "16G",
+            "--max-array-size",
+            "1001",
+            "--dry-run",
         ],
         true,
     );
     let text = String::from_utf8_lossy(&o.stdout);
     // photos: its 9 splits are known, so only the 9 ranks that own one; groups: one task;
     // unique and samples: 3 arrays each (0-1000, +1001, +2002) sharing the throttle.
-    assert_eq!(text.matches("#SBATCH --array=0-8%300\n").count(), 1, "{text}");
+    assert_eq!(
+        text.matches("#SBATCH --array=0-8%300\n").count(),
+        1,
+        "{text}"
+    );
     assert_eq!(text.matches("#SBATCH --array=0%300\n").count(), 1, "{text}");
-    assert_eq!(text.matches("#SBATCH --array=0-1000%100\n").count(), 4, "{text}");
-    assert_eq!(text.matches("#SBATCH --array=0-497%100\n").count(), 2, "{text}");
+    assert_eq!(
+        text.matches("#SBATCH --array=0-1000%100\n").count(),
+        4,
+        "{text}"
+    );
+    assert_eq!(
+        text.matches("#SBATCH --array=0-497%100\n").count(),
+        2,
+        "{text}"
+    );
     assert_eq!(text.matches("#SBATCH --array=").count(), 8, "{text}");
     assert!(text.contains("rank=$(( SLURM_ARRAY_TASK_ID + 2002 ))"));
     assert!(text.contains("--stage groups --phase groups --rank \"$rank\" --world-size 1"));
     assert!(text.contains("--world-size 2500"));
-    for opt in ["--partition=gpu", "--gpus-per-task=1", "--time=2:00:00", "--mem=16G"] {
+    for opt in [
+        "--partition=gpu",
+        "--gpus-per-task=1",
+        "--time=2:00:00",
+        "--mem=16G",
+    ] {
         assert!(text.contains(&format!("#SBATCH {opt}")), "{opt}");
     }
     assert!(!out.exists(), "a dry run writes nothing");
@@ -333,17 +440,125 @@ fn slurm_submit_dry_run_prints_chained_array_scripts() {
 /// unknown field, a missing required one or a wrong JSON type: what `kubectl apply
 /// --validate=strict` would reject, without a cluster.
 const SCHEMA: &[(&str, &[&str], &[&str])] = &[
-    ("Job", &["apiVersion", "kind", "metadata", "spec", "status"], &["apiVersion", "kind", "metadata", "spec"]),
-    ("ObjectMeta", &["name", "generateName", "namespace", "labels", "annotations", "ownerReferences", "finalizers"], &[]),
-    ("JobSpec", &["activeDeadlineSeconds", "backoffLimit", "backoffLimitPerIndex", "completionMode", "completions", "managedBy", "manualSelector", "maxFailedIndexes", "parallelism", "podFailurePolicy", "podReplacementPolicy", "selector", "successPolicy", "suspend", "template", "ttlSecondsAfterFinished"], &["template"]),
+    (
+        "Job",
+        &["apiVersion", "kind", "metadata", "spec", "status"],
+        &["apiVersion", "kind", "metadata", "spec"],
+    ),
+    (
+        "ObjectMeta",
+        &[
+            "name",
+            "generateName",
+            "namespace",
+            "labels",
+            "annotations",
+            "ownerReferences",
+            "finalizers",
+        ],
+        &[],
+    ),
+    (
+        "JobSpec",
+        &[
+            "activeDeadlineSeconds",
+            "backoffLimit",
+            "backoffLimitPerIndex",
+            "completionMode",
+            "completions",
+            "managedBy",
+            "manualSelector",
+            "maxFailedIndexes",
+            "parallelism",
+            "podFailurePolicy",
+            "podReplacementPolicy",
+            "selector",
+            "successPolicy",
+            "suspend",
+            "template",
+            "ttlSecondsAfterFinished",
+        ],
+        &["template"],
+    ),
     ("PodTemplateSpec", &["metadata", "spec"], &[]),
-    ("PodSpec", &["activeDeadlineSeconds", "affinity", "automountServiceAccountToken", "containers", "dnsPolicy", "enableServiceLinks", "hostNetwork", "imagePullSecrets", "initContainers", "nodeName", "nodeSelector", "priorityClassName", "restartPolicy", "schedulerName", "securityContext", "serviceAccountName", "terminationGracePeriodSeconds", "tolerations", "volumes"], &["containers"]),
-    ("Container", &["args", "command", "env", "envFrom", "image", "imagePullPolicy", "name", "resources", "securityContext", "volumeMounts", "workingDir"], &["name"]),
+    (
+        "PodSpec",
+        &[
+            "activeDeadlineSeconds",
+            "affinity",
+            "automountServiceAccountToken",
+            "containers",
+            "dnsPolicy",
+            "enableServiceLinks",
+            "hostNetwork",
+            "imagePullSecrets",
+            "initContainers",
+            "nodeName",
+            "nodeSelector",
+            "priorityClassName",
+            "restartPolicy",
+            "schedulerName",
+            "securityContext",
+            "serviceAccountName",
+            "terminationGracePeriodSeconds",
+            "tolerations",
+            "volumes",
+        ],
+        &["containers"],
+    ),
+    (
+        "Container",
+        &[
+            "args",
+            "command",
+            "env",
+            "envFrom",
+            "image",
+            "imagePullPolicy",
+            "name",
+            "resources",
+            "securityContext",
+            "volumeMounts",
+            "workingDir",
+        ],
+        &["name"],
+    ),
     ("EnvVar", &["name", "value", "valueFrom"], &["name"]),
-    ("ResourceRequirements", &["claims", "limits", "requests"], &[]),
-    ("VolumeMount", &["mountPath", "mountPropagation", "name", "readOnly", "subPath", "subPathExpr"], &["mountPath", "name"]),
-    ("Volume", &["name", "persistentVolumeClaim", "emptyDir", "hostPath", "configMap", "secret", "nfs"], &["name"]),
-    ("PersistentVolumeClaimVolumeSource", &["claimName", "readOnly"], &["claimName"]),
+    (
+        "ResourceRequirements",
+        &["claims", "limits", "requests"],
+        &[],
+    ),
+    (
+        "VolumeMount",
+        &[
+            "mountPath",
+            "mountPropagation",
+            "name",
+            "readOnly",
+            "subPath",
+            "subPathExpr",
+        ],
+        &["mountPath", "name"],
+    ),
+    (
+        "Volume",
+        &[
+            "name",
+            "persistentVolumeClaim",
+            "emptyDir",
+            "hostPath",
+            "configMap",
+            "secret",
+            "nfs",
+        ],
+        &["name"],
+    ),
+    (
+        "PersistentVolumeClaimVolumeSource",
+        &["claimName", "readOnly"],
+        &["claimName"],
+    ),
 ];
 
 fn check_object(v: &Value, kind: &str, at: &str, errors: &mut Vec<String>) {
@@ -365,7 +580,10 @@ fn check_object(v: &Value, kind: &str, at: &str, errors: &mut Vec<String>) {
         }
         let child = |kind: &str, errors: &mut Vec<String>| check_object(val, kind, &here, errors);
         let list = |kind: &str, errors: &mut Vec<String>| match val.as_array() {
-            Some(a) => a.iter().enumerate().for_each(|(i, x)| check_object(x, kind, &format!("{here}[{i}]"), errors)),
+            Some(a) => a
+                .iter()
+                .enumerate()
+                .for_each(|(i, x)| check_object(x, kind, &format!("{here}[{i}]"), errors)),
             None => errors.push(format!("{here}: must be a list")),
         };
         let int = |errors: &mut Vec<String>| {
@@ -379,7 +597,10 @@ fn check_object(v: &Value, kind: &str, at: &str, errors: &mut Vec<String>) {
             }
         };
         let string_map = |errors: &mut Vec<String>| {
-            if !val.as_object().is_some_and(|m| m.values().all(Value::is_string)) {
+            if !val
+                .as_object()
+                .is_some_and(|m| m.values().all(Value::is_string))
+            {
                 errors.push(format!("{here}: must map strings to strings"));
             }
         };
@@ -393,11 +614,21 @@ fn check_object(v: &Value, kind: &str, at: &str, errors: &mut Vec<String>) {
             ("Container", "env") => list("EnvVar", errors),
             ("Container", "volumeMounts") => list("VolumeMount", errors),
             ("Container", "resources") => child("ResourceRequirements", errors),
-            ("Volume", "persistentVolumeClaim") => child("PersistentVolumeClaimVolumeSource", errors),
-            ("JobSpec", "completions" | "parallelism" | "backoffLimit" | "backoffLimitPerIndex") => int(errors),
-            ("ObjectMeta", "labels" | "annotations") | ("ResourceRequirements", _) => string_map(errors),
+            ("Volume", "persistentVolumeClaim") => {
+                child("PersistentVolumeClaimVolumeSource", errors)
+            }
+            (
+                "JobSpec",
+                "completions" | "parallelism" | "backoffLimit" | "backoffLimitPerIndex",
+            ) => int(errors),
+            ("ObjectMeta", "labels" | "annotations") | ("ResourceRequirements", _) => {
+                string_map(errors)
+            }
             ("Container", "command" | "args") => {
-                if !val.as_array().is_some_and(|a| a.iter().all(Value::is_string)) {
+                if !val
+                    .as_array()
+                    .is_some_and(|a| a.iter().all(Value::is_string))
+                {
                     errors.push(format!("{here}: must be a list of strings"));
                 }
             }
@@ -414,7 +645,8 @@ fn check_job(job: &Value) -> Vec<String> {
     let dns1123 = |s: &str| {
         !s.is_empty()
             && s.len() <= 63
-            && s.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+            && s.chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
             && !s.starts_with('-')
             && !s.ends_with('-')
     };
@@ -423,23 +655,44 @@ fn check_job(job: &Value) -> Vec<String> {
             errors.push(msg.to_string());
         }
     };
-    rule(job["apiVersion"] == "batch/v1" && job["kind"] == "Job", "not a batch/v1 Job");
-    rule(job["metadata"]["name"].as_str().is_some_and(dns1123), "metadata.name: not a DNS-1123 label");
-    rule(spec["completionMode"] == "Indexed", "completionMode must be Indexed");
-    rule(spec["completions"].as_u64().is_some_and(|c| c >= 1), "Indexed Jobs need completions >= 1");
+    rule(
+        job["apiVersion"] == "batch/v1" && job["kind"] == "Job",
+        "not a batch/v1 Job",
+    );
+    rule(
+        job["metadata"]["name"].as_str().is_some_and(dns1123),
+        "metadata.name: not a DNS-1123 label",
+    );
+    rule(
+        spec["completionMode"] == "Indexed",
+        "completionMode must be Indexed",
+    );
+    rule(
+        spec["completions"].as_u64().is_some_and(|c| c >= 1),
+        "Indexed Jobs need completions >= 1",
+    );
     rule(
         spec["parallelism"].as_u64() <= spec["completions"].as_u64(),
         "parallelism beyond completions",
     );
     let restart = &spec["template"]["spec"]["restartPolicy"];
-    rule(restart == "Never" || restart == "OnFailure", "a Job's restartPolicy must be Never or OnFailure");
+    rule(
+        restart == "Never" || restart == "OnFailure",
+        "a Job's restartPolicy must be Never or OnFailure",
+    );
     rule(
         spec.get("backoffLimitPerIndex").is_none() || restart == "Never",
         "backoffLimitPerIndex needs restartPolicy Never",
     );
     let c = &spec["template"]["spec"]["containers"][0];
-    rule(c["name"].as_str().is_some_and(dns1123), "container name: not a DNS-1123 label");
-    rule(c["image"].as_str().is_some_and(|s| !s.is_empty()), "container without image");
+    rule(
+        c["name"].as_str().is_some_and(dns1123),
+        "container name: not a DNS-1123 label",
+    );
+    rule(
+        c["image"].as_str().is_some_and(|s| !s.is_empty()),
+        "container without image",
+    );
     errors
 }
 
@@ -450,36 +703,81 @@ fn k8s_manifests_are_indexed_jobs_per_phase_that_pass_the_batch_v1_check() {
     let dir = tmp.path().join("k8s");
     run_weft(
         &[
-            "k8s", "manifest", p.to_str().unwrap(), "--out", "/data/out", "--tasks", "4", "--max-parallel", "2",
-            "--image", "registry.example/weft:1", "--gpus", "1", "--cpu", "2", "--memory", "8Gi", "--pvc", "weft-data",
-            "--dir", dir.to_str().unwrap(),
+            "k8s",
+            "manifest",
+            p.to_str().unwrap(),
+            "--out",
+            "/data/out",
+            "--tasks",
+            "4",
+            "--max-parallel",
+            "2",
+            "--image",
+            "registry.example/weft:1",
+            "--gpus",
+            "1",
+            "--cpu",
+            "2",
+            "--memory",
+            "8Gi",
+            "--pvc",
+            "weft-data",
+            "--dir",
+            dir.to_str().unwrap(),
         ],
         true,
     );
     // Parse the YAML with a real YAML reader (PyYAML, from the project venv).
     let python = repo_root().join(".venv/bin/python");
-    assert!(python.exists(), "{} missing: run scripts/setup.sh", python.display());
+    assert!(
+        python.exists(),
+        "{} missing: run scripts/setup.sh",
+        python.display()
+    );
     let mut jobs = Vec::new();
-    for name in ["00-photos.yaml", "01-groups.yaml", "02-unique.yaml", "03-samples.yaml"] {
+    for name in [
+        "00-photos.yaml",
+        "01-groups.yaml",
+        "02-unique.yaml",
+        "03-samples.yaml",
+    ] {
         let o = Command::new(&python)
             .args(["-c", "import json, sys, yaml; print(json.dumps(list(yaml.safe_load_all(open(sys.argv[1])))))"])
             .arg(dir.join(name))
             .output()
             .unwrap();
-        assert!(o.status.success(), "{name}: {}", String::from_utf8_lossy(&o.stderr));
+        assert!(
+            o.status.success(),
+            "{name}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
         let docs: Vec<Value> = serde_json::from_slice(&o.stdout).unwrap();
         assert_eq!(docs.len(), 1, "{name}");
         let errors = check_job(&docs[0]);
         assert!(errors.is_empty(), "{name}: {errors:#?}");
         jobs.push(docs.into_iter().next().unwrap());
     }
-    let world: Vec<u64> = jobs.iter().map(|j| j["spec"]["completions"].as_u64().unwrap()).collect();
+    let world: Vec<u64> = jobs
+        .iter()
+        .map(|j| j["spec"]["completions"].as_u64().unwrap())
+        .collect();
     assert_eq!(world, [4, 1, 4, 4], "the global dedup phase is one index");
     let c = &jobs[2]["spec"]["template"]["spec"]["containers"][0];
     assert_eq!(jobs[2]["spec"]["parallelism"], 2);
-    assert_eq!(c["env"][0], serde_json::json!({"name": "WEFT_WORLD_SIZE", "value": "4"}));
-    let cmd: Vec<&str> = c["command"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
-    assert!(cmd.windows(2).any(|w| w == ["--stage", "unique"]) && cmd.contains(&"/data/out"), "{cmd:?}");
+    assert_eq!(
+        c["env"][0],
+        serde_json::json!({"name": "WEFT_WORLD_SIZE", "value": "4"})
+    );
+    let cmd: Vec<&str> = c["command"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert!(
+        cmd.windows(2).any(|w| w == ["--stage", "unique"]) && cmd.contains(&"/data/out"),
+        "{cmd:?}"
+    );
     assert_eq!(c["resources"]["limits"]["nvidia.com/gpu"], "1");
     // The check does catch what a server would reject.
     let mut bad = jobs[0].clone();
@@ -505,7 +803,10 @@ impl S3Server {
     fn start() -> Result<S3Server, String> {
         let bin = repo_root().join(".venv/bin/moto_server");
         if !bin.exists() {
-            return Err(format!("{} missing (scripts/setup.sh installs moto[server])", bin.display()));
+            return Err(format!(
+                "{} missing (scripts/setup.sh installs moto[server])",
+                bin.display()
+            ));
         }
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
@@ -551,7 +852,11 @@ impl S3Server {
             .args(args);
         self.env(&mut c);
         let o = c.output().unwrap();
-        assert!(o.status.success(), "boto3: {}", String::from_utf8_lossy(&o.stderr));
+        assert!(
+            o.status.success(),
+            "boto3: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
         String::from_utf8_lossy(&o.stdout).to_string()
     }
 }
@@ -578,7 +883,16 @@ fn s3_server_is_input_and_output_of_a_two_rank_run() {
     let tmp = tempfile::tempdir().unwrap();
     let p = dedup_pipeline(tmp.path());
     let local = tmp.path().join("local");
-    run_weft(&["run", p.to_str().unwrap(), "--out", local.to_str().unwrap(), "--quiet"], true);
+    run_weft(
+        &[
+            "run",
+            p.to_str().unwrap(),
+            "--out",
+            local.to_str().unwrap(),
+            "--quiet",
+        ],
+        true,
+    );
 
     // The photos go up to the bucket; the pipeline reads them from there.
     s3.boto3(
@@ -587,7 +901,10 @@ fn s3_server_is_input_and_output_of_a_two_rank_run() {
     );
     let text = std::fs::read_to_string(&p)
         .unwrap()
-        .replace("\"photos/captions.jsonl\"", "\"s3://data/in/photos/captions.jsonl\"")
+        .replace(
+            "\"photos/captions.jsonl\"",
+            "\"s3://data/in/photos/captions.jsonl\"",
+        )
         .replace("path = \"photos\"", "path = \"s3://data/in/photos\"");
     let p3 = tmp.path().join("dedup-s3.toml");
     std::fs::write(&p3, text).unwrap();
@@ -597,12 +914,27 @@ fn s3_server_is_input_and_output_of_a_two_rank_run() {
     let handles: Vec<_> = (0..2)
         .map(|r| {
             let mut c = crate::common::weft();
-            c.args(["run", p3.to_str().unwrap(), "--out", "s3://data/out", "--quiet", "--threads", "1"])
-                .args(["--rank", &r.to_string(), "--world-size", "2", "--wait-timeout", "120"])
-                .env("WEFT_STAGING", tmp.path().join(format!("staging{r}")))
-                .env("WEFT_CACHE", tmp.path().join(format!("cache{r}")))
-                .stdout(std::process::Stdio::null())
-                .stderr(std::process::Stdio::piped());
+            c.args([
+                "run",
+                p3.to_str().unwrap(),
+                "--out",
+                "s3://data/out",
+                "--quiet",
+                "--threads",
+                "1",
+            ])
+            .args([
+                "--rank",
+                &r.to_string(),
+                "--world-size",
+                "2",
+                "--wait-timeout",
+                "120",
+            ])
+            .env("WEFT_STAGING", tmp.path().join(format!("staging{r}")))
+            .env("WEFT_CACHE", tmp.path().join(format!("cache{r}")))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped());
             s3.env(&mut c);
             c.spawn().unwrap()
         })
@@ -621,9 +953,15 @@ fn s3_server_is_input_and_output_of_a_two_rank_run() {
         .map(str::to_string)
         .collect();
     for stage in ["photos", "groups", "unique", "samples"] {
-        assert!(keys.contains(&format!("out/{stage}/manifest.json")), "{stage}: {keys:#?}");
+        assert!(
+            keys.contains(&format!("out/{stage}/manifest.json")),
+            "{stage}: {keys:#?}"
+        );
     }
-    assert!(keys.iter().all(|k| !k.ends_with(".tmp")), "temporary keys left: {keys:#?}");
+    assert!(
+        keys.iter().all(|k| !k.ends_with(".tmp")),
+        "temporary keys left: {keys:#?}"
+    );
 
     // A third machine (fresh staging) sees the run as complete and merges it from the store.
     let mut c = crate::common::weft();
@@ -633,8 +971,22 @@ fn s3_server_is_input_and_output_of_a_two_rank_run() {
     let o = c.output().unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let merged: Value = serde_json::from_slice(&o.stdout).unwrap();
-    assert!(merged.as_array().unwrap().iter().all(|s| s["complete"] == true), "{merged:#}");
-    assert!(s3.boto3("print(s3.head_object(Bucket='data', Key='out/stats.json')['ContentLength'])", &[]).trim() != "0");
+    assert!(
+        merged
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|s| s["complete"] == true),
+        "{merged:#}"
+    );
+    assert!(
+        s3.boto3(
+            "print(s3.head_object(Bucket='data', Key='out/stats.json')['ContentLength'])",
+            &[]
+        )
+        .trim()
+            != "0"
+    );
 
     // Its samples, downloaded from the bucket, equal the local run's.
     let down = tmp.path().join("down");
@@ -647,15 +999,27 @@ fn s3_server_is_input_and_output_of_a_two_rank_run() {
     assert_eq!(a, b, "samples through S3 equal the local run's");
     let ml = Manifest::read(&local.join("unique/manifest.json")).unwrap();
     let mut c = crate::common::weft();
-    c.args(["run", p3.to_str().unwrap(), "--out", "s3://data/out", "--json"])
-        .env("WEFT_STAGING", tmp.path().join("staging-again"))
-        .env("WEFT_CACHE", tmp.path().join("cache-again"));
+    c.args([
+        "run",
+        p3.to_str().unwrap(),
+        "--out",
+        "s3://data/out",
+        "--json",
+    ])
+    .env("WEFT_STAGING", tmp.path().join("staging-again"))
+    .env("WEFT_CACHE", tmp.path().join("cache-again"));
     s3.env(&mut c);
     let o = c.output().unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let report: Value = serde_json::from_slice(&o.stdout).unwrap();
     for s in report["stages"].as_array().unwrap() {
-        assert_eq!(s["status"], "cached", "a rerun on a fresh machine finds every stage done: {report:#}");
+        assert_eq!(
+            s["status"], "cached",
+            "a rerun on a fresh machine finds every stage done: {report:#}"
+        );
     }
-    assert_eq!(report["stages"][2]["counts"]["dropped"], serde_json::to_value(&ml.counts.dropped).unwrap());
+    assert_eq!(
+        report["stages"][2]["counts"]["dropped"],
+        serde_json::to_value(&ml.counts.dropped).unwrap()
+    );
 }

@@ -9,6 +9,11 @@
 //! frame count the video's packets are counted first; where the header promised more frames
 //! than decode, indices are re-picked from the frames actually decoded and the file is read
 //! once more, so a wrong header never yields fewer frames than timestamps.
+//!
+//! Timestamps are the decoded frames' presentation times (`best_effort_timestamp × time_base`
+//! from the first frame), not `index / fps`: on constant-frame-rate input the two are the same
+//! number (one correctly rounded division of the same rational), on variable-frame-rate input
+//! only the first is the real clock. Frames without a timestamp fall back to `index / fps`.
 
 use std::path::Path;
 use std::sync::{Arc, Once};
@@ -67,6 +72,7 @@ struct StreamInfo {
     index: usize,
     frames: usize,
     fps: f64,
+    time_base: (i64, i64),
 }
 
 fn media_err(path: &Path, what: impl std::fmt::Display) -> InferenceError {
@@ -89,10 +95,12 @@ fn open(path: &Path) -> Result<(ffmpeg::format::context::Input, StreamInfo)> {
     let fps = rate(stream.avg_frame_rate())
         .or_else(|| rate(stream.rate()))
         .unwrap_or(super::video::FALLBACK_FPS);
+    let tb = stream.time_base();
     let info = StreamInfo {
         index: stream.index(),
         frames: usize::try_from(stream.frames()).unwrap_or(0),
         fps,
+        time_base: (i64::from(tb.numerator()), i64::from(tb.denominator())),
     };
     Ok((input, info))
 }
@@ -120,9 +128,13 @@ fn for_each_packet(
     }
 }
 
+/// Decoded frames, their presentation times in seconds (`None` where the decoder gave no
+/// timestamp) and how many frames were decoded in all.
+type Decoded = (Vec<Arc<image::RgbImage>>, Vec<Option<f64>>, usize);
+
 /// Decodes `path` in order and converts the frames whose decode index is in `wanted`
-/// (ascending) to RGB. Returns the frames and how many frames were decoded in all.
-fn decode_frames(path: &Path, wanted: &[usize]) -> Result<(Vec<Arc<image::RgbImage>>, usize)> {
+/// (ascending) to RGB (see [`Decoded`]).
+fn decode_frames(path: &Path, wanted: &[usize]) -> Result<Decoded> {
     let (mut input, info) = open(path)?;
     let params = input
         .stream(info.index)
@@ -139,6 +151,8 @@ fn decode_frames(path: &Path, wanted: &[usize]) -> Result<(Vec<Arc<image::RgbIma
         next: 0,
         decoded: 0,
         frames: Vec::with_capacity(wanted.len()),
+        pts: Vec::with_capacity(wanted.len()),
+        origin: None,
         scaler: None,
         size: None,
     };
@@ -161,7 +175,17 @@ fn decode_frames(path: &Path, wanted: &[usize]) -> Result<(Vec<Arc<image::RgbIma
             state.take(&frame)?;
         }
     }
-    Ok((state.frames, state.decoded))
+    let (num, den) = info.time_base;
+    let times = state
+        .pts
+        .iter()
+        .map(|p| {
+            let (p, o) = ((*p)?, state.origin?);
+            // One correctly rounded division of exact integers (bit-equal to index / fps on CFR).
+            (den > 0).then(|| (i128::from(p - o) * i128::from(num)) as f64 / den as f64)
+        })
+        .collect();
+    Ok((state.frames, times, state.decoded))
 }
 
 /// Keeps the wanted frames of a decode in RGB.
@@ -171,6 +195,10 @@ struct Sampler<'a> {
     next: usize,
     decoded: usize,
     frames: Vec<Arc<image::RgbImage>>,
+    /// Presentation timestamp (stream ticks) of each kept frame.
+    pts: Vec<Option<i64>>,
+    /// Timestamp of the first decoded frame (the clock's zero).
+    origin: Option<i64>,
     scaler: Option<scaling::Context>,
     size: Option<(u32, u32)>,
 }
@@ -179,6 +207,10 @@ impl Sampler<'_> {
     fn take(&mut self, frame: &ffmpeg::frame::Video) -> Result<()> {
         let index = self.decoded;
         self.decoded += 1;
+        let pts = frame.timestamp().or(frame.pts());
+        if index == 0 {
+            self.origin = pts;
+        }
         if self.wanted.get(self.next) != Some(&index) {
             return Ok(());
         }
@@ -230,6 +262,7 @@ impl Sampler<'_> {
         let img = image::RgbImage::from_raw(w, h, pixels)
             .ok_or_else(|| media_err(self.path, format!("frame {index}: bad RGB buffer")))?;
         self.frames.push(Arc::new(img));
+        self.pts.push(pts);
         Ok(())
     }
 }
@@ -263,12 +296,15 @@ pub(super) fn load_video(
         if indices.is_empty() {
             return Err(media_err(path, "no decodable video frames"));
         }
-        let (frames, decoded) = decode_frames(path, &indices)?;
+        let (frames, times, decoded) = decode_frames(path, &indices)?;
         if frames.len() == indices.len() {
-            return Ok(VideoClip {
-                frames,
-                timestamps: super::video::frame_times(&indices, info.fps),
-            });
+            let fallback = super::video::frame_times(&indices, info.fps);
+            let timestamps = times
+                .iter()
+                .zip(fallback)
+                .map(|(t, f)| t.unwrap_or(f))
+                .collect();
+            return Ok(VideoClip { frames, timestamps });
         }
         // The header promised frames that never came: sample from what is really there.
         total = decoded;

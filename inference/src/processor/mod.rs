@@ -186,7 +186,9 @@ impl ProcessorConfig {
     }
 
     /// Decodes a video file and samples its frames as the reference processor does:
-    /// header frame count and fps, [`Self::sample_frame_indices`], timestamps `index / fps`.
+    /// header frame count and fps, [`Self::sample_frame_indices`]; timestamps are the frames'
+    /// presentation times from the first frame (equal to the reference's `index / fps` on
+    /// constant-frame-rate input, the true clock on variable-frame-rate input).
     /// Errors ([`InferenceError::Media`]) name the file and the reason.
     pub fn load_video(&self, path: &Path) -> Result<VideoClip> {
         decode::load_video(path, |total, fps| self.sample_frame_indices(total, fps))

@@ -459,6 +459,50 @@ fn decodes_a_real_video() {
     assert!(e.to_string().contains("missing.mp4"), "{e}");
 }
 
+/// Variable frame rate: 10 fps for 1 s, then every third frame (3.3 fps). Timestamps are the
+/// frames' presentation times, not index / average fps (which would put the later frames up
+/// to half a second off).
+#[test]
+fn variable_frame_rate_timestamps_are_presentation_times() {
+    assert!(
+        have_ffmpeg(),
+        "the ffmpeg CLI is needed (scripts/setup.sh installs it)"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("vfr.mkv");
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc=size=96x64:rate=10",
+        "-t",
+        "3",
+        "-vf",
+        "select='lt(n\\,10)+not(mod(n\\,3))'",
+        "-fps_mode",
+        "vfr",
+        "-c:v",
+        "ffv1",
+        path.to_str().unwrap(),
+    ]);
+    let clip = ProcessorConfig::default().load_video(&path).unwrap();
+    // The frames that exist: 0.0..0.9 s every 0.1 s, then 1.2..2.7 s every 0.3 s.
+    let real: Vec<f64> = (0..10)
+        .map(|i| f64::from(i) / 10.0)
+        .chain((4..10).map(|i| f64::from(i) * 0.3))
+        .collect();
+    assert!(clip.timestamps.len() >= 4);
+    for t in &clip.timestamps {
+        assert!(
+            real.iter().any(|r| (r - t).abs() < 1e-9),
+            "{t} is not a frame time: {:?}",
+            clip.timestamps
+        );
+    }
+    assert!(clip.timestamps.windows(2).all(|w| w[0] < w[1]));
+    assert!((clip.timestamps.last().unwrap() - 2.7).abs() < 1e-9);
+}
+
 /// Measures max |Δ| over whole outputs against dumps written by
 /// `processor_reference.py --full DIR` (run with `WEFT_PROCESSOR_FULL=DIR --ignored
 /// --nocapture`): once from the pixels PIL decoded (the processor alone) and once from our own

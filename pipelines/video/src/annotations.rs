@@ -14,10 +14,13 @@
 //! - `boxes`: times in seconds on the video's presentation clock (first frame = 0) and boxes
 //!   `[x1, y1, x2, y2]` in pixels of the video as displayed (after rotation), at least one.
 //!
-//! Between two annotated times at most `max_gap` apart the box is interpolated linearly (the
-//! usual keyframe-annotation convention of VidSTG/HC-STVG-style data); a time within `tolerance`
-//! of an annotated time outside such an interval takes that box; anything else has no box
-//! (the object is not claimed there).
+//! A temporal patch (two sampled frames, one `<t>` label) gets a box when its frames' time
+//! interval meets the annotated span (first to last annotated time, widened by `tolerance`,
+//! 0 by default): the box at the label time clamped into the span, interpolated linearly
+//! between annotated times at most `max_gap` apart (the keyframe-annotation convention of
+//! VidSTG/HC-STVG-style data), else the nearest annotation among the patch's frames. Anything
+//! else has no box: the object is never claimed outside what was annotated (e.g. into the
+//! next shot).
 
 use serde::Deserialize;
 
@@ -71,6 +74,27 @@ impl Track {
         }
         self.boxes.sort_by(|a, b| a.t.total_cmp(&b.t));
         Ok(())
+    }
+
+    /// The box for a temporal patch whose frames are at `frames` (seconds) and whose label
+    /// time is `label`: none unless the frames' interval meets the annotated span widened by
+    /// `tolerance`; else the box at `label` clamped into the span ([`Self::box_at`], an
+    /// annotation anywhere among the patch's frames counting as near).
+    pub fn box_for_patch(
+        &self,
+        frames: &[f64],
+        label: f64,
+        max_gap: f64,
+        tolerance: f64,
+    ) -> Option<[f64; 4]> {
+        let (first, last) = (self.boxes.first()?.t, self.boxes.last()?.t);
+        let lo = frames.iter().copied().fold(f64::INFINITY, f64::min);
+        let hi = frames.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        if frames.is_empty() || hi < first - tolerance || lo > last + tolerance {
+            return None;
+        }
+        let reach = tolerance + (hi - lo) / 2.0;
+        self.box_at(label.clamp(first, last), max_gap, reach)
     }
 
     /// The box at `t` (see the module docs), clipped to the frame by the caller.
@@ -138,6 +162,28 @@ mod tests {
         assert_eq!(t.box_at(3.5, 1.0, 0.3), None);
         assert_eq!(t.box_at(4.8, 1.0, 0.3), Some([50.0, 50.0, 60.0, 60.0]));
         assert_eq!(t.box_at(0.5, 1.0, 0.3), None);
+    }
+
+    #[test]
+    fn patches_get_boxes_only_where_their_frames_meet_the_span() {
+        let mut t = track();
+        t.validate(100, 100, 6.0).unwrap();
+        // Frames 0.6 and 1.1 (label 0.85): inside 1..5 only through 1.1 -> box at 1.0.
+        assert_eq!(
+            t.box_for_patch(&[0.6, 1.1], 0.85, 1.0, 0.0),
+            Some([10.0, 10.0, 20.0, 20.0])
+        );
+        // Frames 0.2 and 0.7: before the span.
+        assert_eq!(t.box_for_patch(&[0.2, 0.7], 0.45, 1.0, 0.0), None);
+        // ... unless the tolerance reaches it.
+        assert!(t.box_for_patch(&[0.2, 0.7], 0.45, 1.0, 0.35).is_some());
+        // Inside a 3 s gap, far from both ends: nothing claimed.
+        assert_eq!(t.box_for_patch(&[3.2, 3.7], 3.45, 1.0, 0.0), None);
+        // Frames 5.0 and 5.5 after the last annotation at 5.0: its box.
+        assert_eq!(
+            t.box_for_patch(&[5.0, 5.5], 5.25, 1.0, 0.0),
+            Some([50.0, 50.0, 60.0, 60.0])
+        );
     }
 
     #[test]

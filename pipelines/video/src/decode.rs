@@ -1,12 +1,14 @@
 //! Decoding videos with FFmpeg (`ffmpeg-next`): header probe, a packet index of presentation
 //! times, and a seek-efficient decode of only the frames sampling picked.
 //!
-//! Why not `weft_inference`'s `load_video`: that one mirrors the reference processor, whose
-//! timestamps are `index / nominal fps`. On variable-frame-rate input that clock is wrong, and
-//! a wrong clock silently teaches the model wrong times, so here every timestamp is a decoded
-//! frame's presentation time (`best_effort_timestamp × time_base`, relative to the stream's
-//! first frame). Sampling itself follows the reference (see [`crate::sampling`]), so on
-//! constant-frame-rate input the frames and times are the reference's.
+//! Every timestamp is a decoded frame's presentation time (`best_effort_timestamp ×
+//! time_base`, relative to the stream's first frame), never `index / nominal fps`: on
+//! variable-frame-rate input that clock is wrong, and a wrong clock silently teaches the model
+//! wrong times. Sampling follows the reference (see [`crate::sampling`]), so on constant-frame-
+//! rate input the frames and times are the reference's. (`weft_inference`'s `load_video` serves
+//! `weft infer --video`: it decodes straight through at source size for the processor; here
+//! the packet index comes first — VFR picks by time, truncation — then seeks, scales at the
+//! final size and rotates.)
 //!
 //! Three passes over the file, each cheap:
 //! 1. **probe**: container and stream headers — codec, size, rotation (display matrix), fps,
@@ -15,7 +17,8 @@
 //!    keyframe flags; this is what makes VFR exact and truncation detectable;
 //! 3. **decode**: for each wanted frame, seek to the last keyframe at or before it when that
 //!    keyframe lies beyond what was already decoded, decode forward to the frame's pts, and
-//!    scale it (swscale: YUV → RGB and resize in one pass) to the processor's size.
+//!    scale it (swscale: YUV → RGB and resize in one pass) to the processor's size; packets
+//!    the decoder rejects or frames it conceals make the file `corrupt`.
 
 use std::path::Path;
 use std::sync::Once;
@@ -384,6 +387,7 @@ pub fn decode(
     let mut packet = ffmpeg::Packet::empty();
     let mut at_eof = false;
     let mut decode_errors = 0usize;
+    let mut concealed = 0usize;
     let mut last_error = String::new();
 
     while next < targets.len() {
@@ -449,6 +453,9 @@ pub fn decode(
         if !got {
             break;
         }
+        if frame.is_corrupt() || frame.has_decode_errors() {
+            concealed += 1;
+        }
         let Some(p) = frame.timestamp().or(frame.pts()) else {
             continue;
         };
@@ -497,6 +504,21 @@ pub fn decode(
                     String::new()
                 } else {
                     format!(", last: {last_error}")
+                }
+            ),
+        ));
+    }
+    // Damage the decoder hid (concealment, missing references) is still damage: a training
+    // frame with smeared macroblocks teaches the wrong picture.
+    if decode_errors + concealed > 0 {
+        return Err(err(
+            Kind::Corrupt,
+            format!(
+                "{decode_errors} packets failed to decode and {concealed} frames were concealed{}",
+                if last_error.is_empty() {
+                    String::new()
+                } else {
+                    format!(" (last error: {last_error})")
                 }
             ),
         ));

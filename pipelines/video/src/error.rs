@@ -18,7 +18,7 @@ pub enum Kind {
     BadGeometry,
     /// The packets end well before the header says the video does.
     Truncated,
-    /// Unreadable packets in the middle of the file.
+    /// Unreadable packets, packets the decoder rejects, or frames it had to conceal.
     Corrupt,
     /// The video stream holds no frames.
     NoFrames,

@@ -137,10 +137,10 @@ impl RealCsv {
                 }],
                 decimals: *decimals,
                 origin: Some(format!(
-                    "{} rows {}..{} column {col}",
+                    "{}, column {col}, {} to {}",
                     self.name,
-                    start + 1,
-                    start + n + 1
+                    self.labels[start],
+                    self.labels[start + n - 1]
                 )),
             });
         }
@@ -190,6 +190,17 @@ mod tests {
                 .table(kind, &mut seeded(1, "real", &k.to_string()))
                 .unwrap();
             let chart = render(&table, 800, 600).unwrap();
+            let img = image::load_from_memory(&chart.png).unwrap().to_rgb8();
+            for e in &chart.elements {
+                let px = img
+                    .get_pixel(e.point[0].round() as u32, e.point[1].round() as u32)
+                    .0;
+                assert_eq!(
+                    px, e.colour,
+                    "{kind:?} element {} of {}",
+                    e.index, table.title
+                );
+            }
             let q = qa::question(
                 &table,
                 &chart,

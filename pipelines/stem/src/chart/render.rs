@@ -240,13 +240,27 @@ fn lines(root: &Root, table: &ChartTable, width: u32) -> Result<Vec<Element>, St
         .copied()
         .max()
         .unwrap_or(1);
-    let top = nice_top(table.plotted(max));
+    let min = table
+        .series
+        .iter()
+        .flat_map(|s| &s.values)
+        .copied()
+        .min()
+        .unwrap_or(0);
+    let (lo, hi) = (table.plotted(min), table.plotted(max));
+    // Values far from zero (prices) get an axis around them, as chart tools do.
+    let (bottom, top) = if lo > 0.5 * hi {
+        let pad = ((hi - lo) * 0.15).max(10f64.powi(-(table.decimals as i32)));
+        (lo - pad, hi + pad)
+    } else {
+        (0.0, nice_top(hi))
+    };
     let mut chart = ChartBuilder::on(&plot)
         .caption(&table.title, font(22))
         .margin(14)
         .x_label_area_size(56)
         .y_label_area_size(64)
-        .build_cartesian_2d(-0.5f64..n as f64 - 0.5, 0f64..top)
+        .build_cartesian_2d(-0.5f64..n as f64 - 0.5, bottom..top)
         .map_err(pe)?;
     chart
         .configure_mesh()
@@ -265,7 +279,7 @@ fn lines(root: &Root, table: &ChartTable, width: u32) -> Result<Vec<Element>, St
             .values
             .iter()
             .enumerate()
-            .map(|(i, &v)| (i as f64, v as f64));
+            .map(|(i, &v)| (i as f64, table.plotted(v)));
         chart
             .draw_series(LineSeries::new(pts, colour(j).stroke_width(2)))
             .map_err(pe)?;
@@ -284,7 +298,7 @@ fn lines(root: &Root, table: &ChartTable, width: u32) -> Result<Vec<Element>, St
             els.push(marker(chart.backend_coord(&(i as f64, v)), j, i));
         }
     }
-    category_labels(root, table, |i| chart.backend_coord(&(i as f64, 0.0)))?;
+    category_labels(root, table, |i| chart.backend_coord(&(i as f64, bottom)))?;
     Ok(els)
 }
 

@@ -222,6 +222,30 @@ fn threshold_edges_zero_rule_retries_and_cache() {
     assert_eq!(c2.out, 3, "14/16 > 0.5 now: {c2:?}");
     assert_eq!(c2.dropped.get("too_easy"), Some(&3));
     assert_eq!(c2.dropped.get("zero_pass_rate"), Some(&1));
+
+    // Queries that were all answered once: a rerun (another threshold) makes zero calls.
+    let lines: Vec<String> = std::fs::read_to_string(dir.path().join("q.jsonl"))
+        .unwrap()
+        .lines()
+        .filter(|l| !l.contains("timeout") && !l.contains("empty"))
+        .map(String::from)
+        .collect();
+    std::fs::write(dir.path().join("q.jsonl"), lines.join("\n")).unwrap();
+    let before = scripted().calls.lock().unwrap().len();
+    let out3 = tempfile::tempdir().unwrap();
+    run_text(&reg, dir.path(), &pipeline("0.75", "keep"), out3.path());
+    assert_eq!(
+        scripted().calls.lock().unwrap().len(),
+        before,
+        "no model call"
+    );
+    let c3 = counts(out3.path(), "filter");
+    assert_eq!(
+        (c3.input, c3.out),
+        (7, 4),
+        "14, 15, 16 of 16 > 0.75; 0/16 kept: {c3:?}"
+    );
+    assert_eq!(c3.dropped.get("too_easy"), Some(&3));
 }
 
 #[test]

@@ -10,8 +10,8 @@
 //! [{"time": "<1.2 seconds>", "bbox_2d": [644, 353, 734, 846], "label": "the cyclist"}, …]
 //! ```
 //!
-//! Boxes are taken at each patch's time (interpolated between annotations, see
-//! [`crate::annotations::Track::box_at`]), clipped to the frame and converted with
+//! Boxes are taken per temporal patch (see [`crate::annotations::Track::box_for_patch`]),
+//! clipped to the frame and converted with
 //! `round(x / W · 1000)` (Python's rounding), W × H the displayed video size. Accounting is per
 //! video row: rows without tracks are dropped (`no_annotations`); rows whose tracks are all
 //! invalid are quarantined (`bad_annotation`, with each track's reason); rows whose tracks
@@ -47,7 +47,7 @@ fn d_max_gap() -> f64 {
     1.0
 }
 fn d_tolerance() -> f64 {
-    0.25
+    0.0
 }
 
 #[derive(Debug, Deserialize)]
@@ -58,7 +58,8 @@ struct Config {
     /// Longest gap between annotated times that is interpolated, seconds.
     #[serde(default = "d_max_gap")]
     max_gap_secs: f64,
-    /// How far from an annotated time its box still holds, seconds.
+    /// How far beyond the first/last annotated time a patch's frames may lie and still get
+    /// the track's box, seconds.
     #[serde(default = "d_tolerance")]
     tolerance_secs: f64,
     /// Question phrasings; `{label}` is replaced.
@@ -158,10 +159,17 @@ impl StGrounding {
                 problems.push(format!("track {k} ({}): {e}", track.label));
                 continue;
             }
+            let patch = weft_shards::vision::VisionParams::default().temporal_patch_size as usize;
             let boxes: Vec<(f64, [u32; 4])> = times
                 .iter()
-                .filter_map(|&t| {
-                    let b = track.box_at(t, self.cfg.max_gap_secs, self.cfg.tolerance_secs)?;
+                .zip(video.timestamps.chunks(patch))
+                .filter_map(|(&t, frames)| {
+                    let b = track.box_for_patch(
+                        frames,
+                        t,
+                        self.cfg.max_gap_secs,
+                        self.cfg.tolerance_secs,
+                    )?;
                     let (fw, fh) = (f64::from(w), f64::from(h));
                     let c = [
                         b[0].clamp(0.0, fw),

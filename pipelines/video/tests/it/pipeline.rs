@@ -127,6 +127,7 @@ fn bad_inputs_are_quarantined_with_reasons_and_counts_add_up() {
     let want = [
         ("bad/aspect_4000x16.mp4", "bad_geometry"),
         ("bad/audio_only.mp4", "no_video_stream"),
+        ("bad/corrupt_middle.mp4", "corrupt"),
         ("bad/empty.mp4", "unreadable"),
         ("bad/garbage.mkv", "unreadable"),
         ("bad/huge_8448x8448.mp4", "too_large"),
@@ -242,10 +243,10 @@ fn without_a_model_dense_captions_are_dropped_and_grounding_still_runs() {
     let Content::Text { text } = &taxi.messages[1].content[0] else {
         panic!()
     };
-    // bikes is sampled at 0, 0.52, 1.04, ... s (reference linspace of 250 over 20), so the
-    // patches are labelled 0.26, 1.30, 2.36, 3.40, ...; the sign is annotated 2.4..3.0 s, so
-    // only the 2.36 s patch is within the 0.25 s tolerance, with the 2.4 s box
-    // [0, 95, 135, 155] of 640x272 -> round(x / W * 1000).
+    // bikes is sampled at 0, 0.52, 1.04, 1.56, 2.08, 2.64, 3.16, ... s (the reference's
+    // linspace of 250 frames over 20), so patch 2 covers 2.08..2.64 s (label 2.36) and patch 3
+    // 3.16..3.68 s; the sign is annotated 2.4..3.0 s (the shot ends before 3.16 s), so only
+    // patch 2 gets it: the 2.4 s box [0, 95, 135, 155] of 640x272 -> round(x / W * 1000).
     let f = TimestampFormat::of(&taxi.meta).unwrap();
     let t = f.label(2.36);
     assert_eq!(

@@ -173,6 +173,13 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         Some(o) => output(o)?,
         None => (PathBuf::from("out").join(&plan.file.name), None),
     };
+    // With an object store, each rank stages in its own folder: ranks on one machine must not
+    // replace each other's local copies of markers.
+    let local = if remote.is_some() {
+        local.join(format!("rank-{rank:05}"))
+    } else {
+        local
+    };
     let mut opts = RunOptions::new(local);
     opts.remote = remote;
     opts.rank = rank;

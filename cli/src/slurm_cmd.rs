@@ -540,25 +540,38 @@ fn status(args: StatusArgs) -> anyhow::Result<ExitCode> {
         r.download(RUN_FILE, &out.join(RUN_FILE))?;
     }
     let run_file = out.join(RUN_FILE);
-    let summary: RunSummary = serde_json::from_str(
-        &std::fs::read_to_string(&run_file)
-            .with_context(|| format!("{}: no run here yet", run_file.display()))?,
-    )
-    .with_context(|| run_file.display().to_string())?;
-    if let Some(r) = &remote {
-        weft_engine::store::pull_run_state(r, out, &summary.stages)?;
-    }
     let slurm_dir = match &args.logs {
         Some(l) => l.join(SLURM_DIR),
         None => out.join(SLURM_DIR),
     };
+    let submission: Option<Submission> = std::fs::read_to_string(slurm_dir.join("submission.json"))
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok());
+    let summary: RunSummary = match std::fs::read_to_string(&run_file) {
+        Ok(text) => serde_json::from_str(&text).with_context(|| run_file.display().to_string())?,
+        Err(_) if submission.is_some() => {
+            let s = submission.as_ref().expect("checked");
+            let jobs: Vec<&str> = s
+                .phases
+                .iter()
+                .flat_map(|p| &p.jobs)
+                .map(String::as_str)
+                .collect();
+            println!(
+                "submitted (jobs {}), no task has started yet",
+                jobs.join(" ")
+            );
+            return Ok(ExitCode::SUCCESS);
+        }
+        Err(e) => bail!("{}: no run here yet ({e})", run_file.display()),
+    };
+    if let Some(r) = &remote {
+        weft_engine::store::pull_run_state(r, out, &summary.stages)?;
+    }
     let logs_dir = args
         .logs
         .clone()
         .unwrap_or_else(|| out.join(cluster::LOGS_DIR));
-    let submission: Option<Submission> = std::fs::read_to_string(slurm_dir.join("submission.json"))
-        .ok()
-        .and_then(|t| serde_json::from_str(&t).ok());
     let live = live_tasks();
     let mut phases = Vec::new();
     for stage in &summary.stages {

@@ -328,6 +328,10 @@ fn run_stage(
 
     let splits_resumed = *resumed.lock().expect("lock");
     let splits_run = mine.len() as u64 - splits_resumed;
+    if let Some(remote) = &opts.remote {
+        // Other machines' markers: the last rank to finish writes the manifest.
+        fetch_state(remote, &dir, name, true)?;
+    }
     match finalize_published(&dir, &meta, opts)? {
         Ok(m) => Ok(report(
             stage,

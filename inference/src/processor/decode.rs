@@ -279,6 +279,16 @@ fn count_packets(path: &Path) -> Result<usize> {
     Ok(n)
 }
 
+/// The frames' presentation times when every frame has one, else `fallback` (index / fps) for
+/// all of them: mixing the two clocks (pts from the first frame vs. index / nominal fps) can
+/// put timestamps out of order.
+fn one_clock(times: Vec<Option<f64>>, fallback: impl FnOnce() -> Vec<f64>) -> Vec<f64> {
+    times
+        .into_iter()
+        .collect::<Option<Vec<f64>>>()
+        .unwrap_or_else(fallback)
+}
+
 /// Decodes and samples a video file (see the module docs).
 pub(super) fn load_video(
     path: &Path,
@@ -298,12 +308,7 @@ pub(super) fn load_video(
         }
         let (frames, times, decoded) = decode_frames(path, &indices)?;
         if frames.len() == indices.len() {
-            let fallback = super::video::frame_times(&indices, info.fps);
-            let timestamps = times
-                .iter()
-                .zip(fallback)
-                .map(|(t, f)| t.unwrap_or(f))
-                .collect();
+            let timestamps = one_clock(times, || super::video::frame_times(&indices, info.fps));
             return Ok(VideoClip { frames, timestamps });
         }
         // The header promised frames that never came: sample from what is really there.
@@ -313,4 +318,25 @@ pub(super) fn load_video(
         path,
         format!("frame count unstable between two decodes (last {total})"),
     ))
+}
+
+#[cfg(test)]
+mod clock_tests {
+    use super::one_clock;
+
+    #[test]
+    fn timestamps_come_from_one_clock() {
+        let fallback = || vec![0.0, 0.5, 1.0];
+        // Every frame has a pts: those, not index / fps.
+        assert_eq!(
+            one_clock(vec![Some(0.0), Some(0.7), Some(1.4)], fallback),
+            vec![0.0, 0.7, 1.4]
+        );
+        // One frame without a pts: index / fps for all (mixed, 0.7 > 0.5 would precede it).
+        assert_eq!(
+            one_clock(vec![Some(0.0), Some(0.7), None], fallback),
+            vec![0.0, 0.5, 1.0]
+        );
+        assert_eq!(one_clock(vec![None, None, None], fallback), fallback());
+    }
 }

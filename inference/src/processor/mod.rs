@@ -31,6 +31,7 @@ mod tests;
 mod video;
 
 use patchify::{Grid, Lut};
+pub use video::{linspace_round, sample_indices};
 
 /// Flattened patches of one image or video and its grid.
 #[derive(Debug, Clone, PartialEq)]

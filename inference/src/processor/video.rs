@@ -10,8 +10,11 @@
 /// The fps the reference assumes when a video does not say.
 pub(super) const FALLBACK_FPS: f64 = 24.0;
 
-/// `Qwen3VLVideoProcessor.sample_frames` with `fps = target_fps`.
-pub(super) fn sample_indices(
+/// `Qwen3VLVideoProcessor.sample_frames` with `fps = target_fps`: `n = int(total_frames /
+/// video_fps · target_fps)` clamped to `[min_frames, max_frames]` and to `total_frames`, then
+/// `linspace(0, total_frames − 1, n)` rounded half to even; an unknown (non-positive or
+/// non-finite) `video_fps` counts as 24, as the reference assumes.
+pub fn sample_indices(
     total_frames: usize,
     video_fps: f64,
     target_fps: f64,
@@ -31,7 +34,7 @@ pub(super) fn sample_indices(
 
 /// `np.linspace(0, stop, n).round().astype(int)`: `i · (stop / (n-1))` in f64, the last point
 /// exactly `stop`, rounded half to even.
-fn linspace_round(stop: usize, n: usize) -> Vec<usize> {
+pub fn linspace_round(stop: usize, n: usize) -> Vec<usize> {
     match n {
         0 => Vec::new(),
         1 => vec![0],

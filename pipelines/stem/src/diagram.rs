@@ -297,6 +297,7 @@ pub fn questions(t: &Triangle, rng: &mut Rng) -> Vec<Qa> {
 mod tests {
     use super::*;
     use crate::rng::seeded;
+    use crate::verify::{Verdict, verify};
 
     #[test]
     fn answers_follow_from_the_drawn_construction() {
@@ -338,6 +339,15 @@ mod tests {
                 assert!(dark, "{t:?}");
             }
             for q in questions(&t, &mut seeded(2, "q", &k.to_string())) {
+                // The reference answer passes its own verifier.
+                assert_eq!(
+                    verify(&q.query, &q.answer),
+                    Verdict::Correct,
+                    "{}: {:?} vs {:?}",
+                    q.question,
+                    q.answer,
+                    q.query
+                );
                 if q.kind == "angle" {
                     let a = t.angles.unwrap();
                     assert_eq!(q.query.answer, (180 - a[0] - a[1]).to_string());

@@ -4,11 +4,16 @@
 //! `ab_glyph` text path (no font-kit, no system font libraries).
 //!
 //! `WEFT_STEM_FONT` overrides the file (a `.ttf`, `.otf` or `.ttc`, face 0).
+//!
+//! Chart and diagram bytes depend on the font file, so its [`identity`] (file name, size and a
+//! hash of its bytes) goes into the synthesis stages' split keys: another font (version) reruns
+//! those stages instead of reusing shards drawn with the old one.
 
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
 use plotters::style::FontStyle;
+use sha2::{Digest, Sha256};
 
 /// The family name charts use.
 pub const FAMILY: &str = "weft-noto";
@@ -21,7 +26,13 @@ const CANDIDATES: &[&str] = &[
 
 /// Loads and registers the font (once); the error names what was tried.
 pub fn ensure() -> Result<(), String> {
-    static DONE: OnceLock<Result<(), String>> = OnceLock::new();
+    identity().map(|_| ())
+}
+
+/// The registered font's identity, `NAME:SIZE:SHA256-PREFIX` (loads it first, once). The
+/// folder is left out: the same file installed elsewhere draws the same bytes.
+pub fn identity() -> Result<String, String> {
+    static DONE: OnceLock<Result<String, String>> = OnceLock::new();
     DONE.get_or_init(|| {
         let paths: Vec<PathBuf> = match std::env::var_os("WEFT_STEM_FONT") {
             Some(p) => vec![PathBuf::from(p)],
@@ -39,10 +50,17 @@ pub fn ensure() -> Result<(), String> {
             )
         })?;
         let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let id = format!(
+            "{}:{}:{}",
+            path.file_name().unwrap_or_default().to_string_lossy(),
+            bytes.len(),
+            &hex::encode(Sha256::digest(&bytes))[..16]
+        );
         // plotters keeps fonts for the whole process (`&'static`); this runs once.
         let bytes: &'static [u8] = Box::leak(bytes.into_boxed_slice());
         plotters::style::register_font(FAMILY, FontStyle::Normal, bytes)
-            .map_err(|_| format!("{}: not a usable font", path.display()))
+            .map_err(|_| format!("{}: not a usable font", path.display()))?;
+        Ok(id)
     })
     .clone()
 }

@@ -6,7 +6,7 @@
 //! | `verifier` | `numeric`, `choice`, `string` or `grounding` |
 //! | `answer` | the reference: a number (`42`, `-2/3`, `1.5e3`, `12%`), a choice letter, a string, or for grounding the target label |
 //! | `choices` | the options of a `choice` query, in order (letters A, B, …) |
-//! | `tolerance` | absolute tolerance of a `numeric` query (default: exact up to 1e-9 relative) |
+//! | `tolerance` | absolute tolerance of a `numeric` query, in the reference's scale (percentage points when the reference is written with `%`); default: exact up to 1e-6 relative |
 //! | `target_box` | `[x1, y1, x2, y2]` relative 0–1000: a `grounding` answer is right when its point lies inside, or its box has IoU ≥ 0.5 with it |
 
 use serde::{Deserialize, Serialize};
@@ -59,7 +59,8 @@ pub struct Query {
     pub answer: String,
     /// Options of a choice query.
     pub choices: Vec<String>,
-    /// Absolute tolerance of a numeric query.
+    /// Absolute tolerance of a numeric query, in the reference's scale (percentage points
+    /// for a reference written with `%`); `None`: 1e-6 relative.
     pub tolerance: Option<f64>,
     /// Grounding target, relative 0–1000.
     pub target_box: Option<[f64; 4]>,

@@ -256,17 +256,10 @@ pub fn probe(path: &Path, limits: &Limits) -> Result<VideoInfo, VideoError> {
         // Some containers do not flag keyframes; decoding from the start is always valid.
         keys.push(pts[0]);
     }
-    let first = pts[0];
-    // One correctly rounded division of exact integers: for a CFR stream this is bit-equal to
-    // the reference's `index / fps` (both round the same rational), so `<t.t seconds>` labels
-    // agree even where the mean of two frames' times is a rounding tie.
-    let (num, den) = (
-        i128::from(tb.numerator()),
-        i128::from(tb.denominator().max(1)),
-    );
+    let time_base = (tb.numerator(), tb.denominator());
     let frame_times: Vec<f64> = pts
         .iter()
-        .map(|&p| (i128::from(p - first) * num) as f64 / den as f64)
+        .map(|&p| seconds(p, pts[0], time_base))
         .collect();
     let span = *frame_times.last().expect("non-empty");
     let step = if pts.len() > 1 {
@@ -319,8 +312,16 @@ pub fn probe(path: &Path, limits: &Limits) -> Result<VideoInfo, VideoError> {
         key_pts: keys,
         constant_rate,
         stream: index,
-        time_base: (tb.numerator(), tb.denominator()),
+        time_base,
     })
+}
+
+/// Seconds from `first` to `pts` (stream ticks). One correctly rounded division of exact
+/// integers: for a CFR stream this is bit-equal to the reference's `index / fps` (both round
+/// the same rational), so `<t.t seconds>` labels agree even where the mean of two frames'
+/// times is a rounding tie.
+fn seconds(pts: i64, first: i64, (num, den): (i32, i32)) -> f64 {
+    (i128::from(pts - first) * i128::from(num)) as f64 / i128::from(den.max(1)) as f64
 }
 
 /// Fewest frames a seek must skip to be worth a decoder flush.
@@ -328,6 +329,10 @@ const MIN_SEEK_SKIP: usize = 24;
 
 /// Decodes the frames at `indices` (into [`VideoInfo::frame_times`], ascending, repeats
 /// allowed) scaled to `width × height` (display orientation). Pass 3 of the module docs.
+///
+/// Each returned time is the presentation time of the frame actually returned: where the
+/// decoder never outputs a wanted frame (or outputs it without a timestamp), the first later
+/// frame stands in, with its own time.
 pub fn decode(
     path: &Path,
     info: &VideoInfo,
@@ -379,7 +384,8 @@ pub fn decode(
         (width, height)
     };
     let mut scaler: Option<scaling::Context> = None;
-    let mut out: Vec<Option<image::RgbImage>> = vec![None; targets.len()];
+    // Each target's frame and that frame's own pts (a later frame may stand in).
+    let mut out: Vec<Option<(image::RgbImage, i64)>> = vec![None; targets.len()];
     let mut next = 0usize;
     // Presentation time of the last frame decoded since the last seek (None: nothing yet).
     let mut decoded_up_to: Option<i64> = None;
@@ -490,7 +496,7 @@ pub fn decode(
             .map_err(|e| err(Kind::Decode, format!("scaling frame at pts {p}: {e}")))?;
         let img = rotate(to_image(&rgb, sw, sh), info.rotation);
         while next < targets.len() && targets[next] <= p {
-            out[next] = Some(img.clone());
+            out[next] = Some((img.clone(), p));
             next += 1;
         }
     }
@@ -531,8 +537,9 @@ pub fn decode(
         while unique[u] != i {
             u += 1;
         }
-        images.push(out[u].clone().expect("filled above"));
-        times.push(info.frame_times[i]);
+        let (img, pts) = out[u].as_ref().expect("filled above");
+        images.push(img.clone());
+        times.push(seconds(*pts, info.frame_pts[0], info.time_base));
     }
     Ok(Frames { images, times })
 }

@@ -10,8 +10,13 @@
 //!   second" means when frames are not evenly spaced (an index linspace would crowd the
 //!   samples into the dense parts).
 //!
+//! The count rule and the constant-rate indices are `weft_inference`'s port of the reference
+//! ([`sample_indices`]), called rather than copied.
+//!
 //! Finally the count is made even by repeating the last frame (and its time), as the
 //! reference pads before patching, so stored frames pair into temporal patches exactly.
+
+pub use weft_inference::processor::{linspace_round, sample_indices};
 
 /// Sampling settings.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -52,47 +57,24 @@ impl Sampling {
     /// Indices into `times` (presentation order) of the frames to keep, padded to an even count.
     /// `avg_fps` is the stream's average rate; `constant_rate` picks the index rule.
     pub fn pick(&self, times: &[f64], avg_fps: f64, constant_rate: bool) -> Vec<usize> {
-        let total = times.len();
-        if total == 0 {
-            return Vec::new();
-        }
-        let avg_fps = if avg_fps > 0.0 && avg_fps.is_finite() {
-            avg_fps
-        } else {
-            24.0
-        };
-        // Python: int(total_num_frames / metadata.fps * fps), left to right, truncated.
-        let wanted = (total as f64 / avg_fps * self.fps) as usize;
-        let n = wanted.max(self.min_frames).min(self.max_frames).min(total);
+        // The reference's own rule (count, clamps, 24 fps fallback, rounded linspace), shared
+        // with `weft infer` so the two never drift apart.
+        let reference = sample_indices(
+            times.len(),
+            avg_fps,
+            self.fps,
+            self.min_frames,
+            self.max_frames,
+        );
         let mut picked = if constant_rate {
-            linspace_round(total - 1, n)
+            reference
         } else {
-            nearest_in_time(times, n)
+            nearest_in_time(times, reference.len())
         };
         if picked.len() % 2 == 1 {
             picked.push(*picked.last().expect("n >= 1"));
         }
         picked
-    }
-}
-
-/// `np.linspace(0, stop, n).round().astype(int)` (half to even, last point exact).
-pub fn linspace_round(stop: usize, n: usize) -> Vec<usize> {
-    match n {
-        0 => Vec::new(),
-        1 => vec![0],
-        _ => {
-            let step = stop as f64 / (n - 1) as f64;
-            (0..n)
-                .map(|i| {
-                    if i == n - 1 {
-                        stop
-                    } else {
-                        (i as f64 * step).round_ties_even() as usize
-                    }
-                })
-                .collect()
-        }
     }
 }
 

@@ -111,4 +111,21 @@ fn one_rank_and_four_ranks_keep_the_same_records() {
         assert_eq!(v["caption_source"], "alt_text");
     }
     assert!(per.values().all(|&n| n <= 2), "{per:?}");
+
+    // The output shards are themselves an input: every sample comes back as one record with
+    // its caption as alt text, and nothing is lost or duplicated.
+    let again = tmp.path().join("again");
+    let sets = vec![format!("source.path=\"{}\"", one.join("samples").display())];
+    run(pipeline(&sets), &reg, &again, 0, 1);
+    let c = counts(&again, "source");
+    assert_eq!((c.input, c.out), (metas.len() as u64, metas.len() as u64));
+    let alts = |out: &Path| -> Vec<String> {
+        let mut v: Vec<String> = column(out, "samples", "meta")
+            .iter()
+            .map(|m| serde_json::from_str::<serde_json::Value>(m).unwrap()["alt_text"].to_string())
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(alts(&again), alts(&one));
 }

@@ -7,6 +7,7 @@ use super::{ChartKind, ChartTable, generate};
 use crate::labels::VOCABULARIES;
 use crate::query::VerifierKind;
 use crate::rng::seeded;
+use crate::verify::{Verdict, verify};
 
 const SIZES: [(u32, u32); 3] = [(800, 600), (960, 720), (640, 480)];
 
@@ -133,6 +134,15 @@ fn answers_recompute_from_the_table() {
                 let mut rng = seeded(k as u64, kind, &rep.to_string());
                 let q = qa::question(&table, &chart, kind, &mut rng);
                 seen.insert(q.kind);
+                // The reference answer passes its own verifier.
+                assert_eq!(
+                    verify(&q.query, &q.answer),
+                    Verdict::Correct,
+                    "{}: {:?} vs {:?}",
+                    q.question,
+                    q.answer,
+                    q.query
+                );
                 if let Some(want) = expected(&table, &q) {
                     let got: f64 = q.answer.trim_end_matches('%').parse().unwrap();
                     let tol = match q.kind {

@@ -15,6 +15,10 @@ pub struct Entry {
     pub model: String,
     /// The n completions, in stream order.
     pub completions: Vec<String>,
+    /// The seed of the attempt that produced them (a retry uses a derived seed); absent in
+    /// entries written before retries reseeded, which came from the query's own seed.
+    #[serde(default)]
+    pub seed: Option<u64>,
 }
 
 /// A cache folder.
@@ -24,7 +28,9 @@ pub struct Cache {
 }
 
 /// The key of one query: its prompt (text and image bytes, via the sample's content hash and
-/// the instruction), the model, the sampling parameters as JSON (which hold n and the seed).
+/// the instruction), the model (id and spec, which holds the dtype), the sampling parameters
+/// as JSON (which hold n and the query's seed — the first attempt's; retries derive theirs
+/// from it, so the key does not depend on how many attempts were needed).
 pub fn key(query: &str, model: &str, params_json: &str) -> String {
     let mut h = Sha256::new();
     for part in [query, model, params_json] {

@@ -4,12 +4,16 @@
 //! the query when its pass rate `correct / n` is at most `max_pass_rate` (exact rational
 //! comparison, [`crate::filter::rate`]); 0/n follows its own rule (`on_zero`).
 //!
-//! - Responses are cached on disk by (query, model, parameters, seed): a rerun makes no calls.
+//! - Responses are cached on disk by (query, model id + spec incl. dtype, parameters, seed): a
+//!   rerun makes no calls.
 //! - A failed request (server error, timeout) or one with an empty completion is retried
 //!   `retries` times, then the query is quarantined (`generation_failed` / `empty_response`)
-//!   — never counted as failed by the model.
-//! - `meta.pass_rate` records `correct`, `n`, `rate`, `model`, `seed` and the per-response
-//!   `verdicts`; each split logs and (with `stats`) writes its pass-rate histogram.
+//!   — never counted as failed by the model. Retry `k` samples with a seed derived from (query
+//!   seed, k) ([`retry_seed`]): a seeded sampler is a pure function of its seed, so resending
+//!   the same seed would repeat the same empty completion.
+//! - `meta.pass_rate` records `correct`, `n`, `rate`, `model`, `seed` (of the attempt that
+//!   answered) and the per-response `verdicts`; each split logs and (with `stats`) writes its
+//!   pass-rate histogram.
 //! - Without a model the stage passes every row through unchanged and says so once.
 
 use std::sync::{Arc, Once};
@@ -169,6 +173,26 @@ fn query_seed(pipeline_seed: u64, id: &str) -> u64 {
     u64::from_str_radix(&k[..16], 16).unwrap_or(0)
 }
 
+/// The seed of attempt `attempt` (0 = first) of a query seeded `seed`: the seed itself first,
+/// then one hashed from (seed, attempt), so retries draw fresh samples deterministically.
+pub fn retry_seed(seed: u64, attempt: usize) -> u64 {
+    if attempt == 0 {
+        return seed;
+    }
+    let k = cache::key(&seed.to_string(), "pass-rate-retry", &attempt.to_string());
+    u64::from_str_radix(&k[..16], 16).unwrap_or(0)
+}
+
+/// The model part of the cache key: the model's id and, when it was opened from the config,
+/// the spec's key, which names the dtype (`native:DIR:bf16`) — `model_id` alone does not, and
+/// f32 and bf16 runs must not share cached completions.
+fn model_key(model_id: &str, spec: Option<&ModelRef>) -> String {
+    match spec {
+        Some(s) => format!("{model_id}\n{}", s.key()),
+        None => model_id.to_string(),
+    }
+}
+
 /// A query ready to send.
 struct Pending {
     sample: Sample,
@@ -258,6 +282,12 @@ impl Stage for PassRateFilter {
             None => cache::default_dir(),
         });
         let model_id = model.model_id().to_string();
+        let spec = if self.injected.is_some() {
+            None
+        } else {
+            self.cfg.model.as_ref()
+        };
+        let model_key = model_key(&model_id, spec);
         let mut hist = Histogram::new(self.cfg.n as u64);
         while let Some(batch) = io.next_batch()? {
             let samples = samples_from_batch(&batch).map_err(|e| e.to_string())?;
@@ -284,7 +314,7 @@ impl Stage for PassRateFilter {
                 let params_json = serde_json::to_string(&p).map_err(|e| e.to_string())?;
                 let key = cache::key(
                     &format!("{}\n{}", sample.id, self.cfg.instruction),
-                    &model_id,
+                    &model_key,
                     &params_json,
                 );
                 pending.push(Pending {
@@ -297,7 +327,7 @@ impl Stage for PassRateFilter {
             let answers = self.responses(model.as_ref(), &cache, &pending)?;
             let mut kept = Vec::new();
             for (p, answer) in pending.into_iter().zip(answers) {
-                let completions = match answer {
+                let (completions, seed) = match answer {
                     Ok(c) => c,
                     Err((reason, msg)) => {
                         hist.failed += 1;
@@ -318,7 +348,7 @@ impl Stage for PassRateFilter {
                         "n": n,
                         "rate": correct as f64 / n as f64,
                         "model": model_id,
-                        "seed": p.request.params.seed,
+                        "seed": seed,
                         "temperature": self.cfg.temperature,
                         "verdicts": verdicts.iter().map(|v| Value::from(v.name())).collect::<Vec<_>>(),
                     }),
@@ -365,7 +395,8 @@ impl Stage for PassRateFilter {
     }
 }
 
-type Answer = Result<Vec<String>, (&'static str, String)>;
+/// The n completions and the seed of the attempt that produced them, or why there are none.
+type Answer = Result<(Vec<String>, u64), (&'static str, String)>;
 
 impl PassRateFilter {
     /// The completions of every pending query: from the cache, else from the model in batches
@@ -382,24 +413,34 @@ impl PassRateFilter {
                 cache
                     .get(&p.key)
                     .filter(|e| e.completions.len() == self.cfg.n)
-                    .map(|e| Ok(e.completions))
+                    .map(|e| {
+                        let seed = e.seed.unwrap_or(p.request.params.seed);
+                        Ok((e.completions, seed))
+                    })
             })
             .collect();
         let mut todo: Vec<usize> = (0..pending.len()).filter(|&i| out[i].is_none()).collect();
         let mut last_err: Vec<(&'static str, String)> =
             vec![("generation_failed", String::new()); pending.len()];
-        for _attempt in 0..=self.cfg.retries {
+        for attempt in 0..=self.cfg.retries {
             if todo.is_empty() {
                 break;
             }
             let mut again = Vec::new();
             for chunk in todo.chunks(self.cfg.batch) {
-                let reqs: Vec<Request> =
-                    chunk.iter().map(|&i| pending[i].request.clone()).collect();
+                let reqs: Vec<Request> = chunk
+                    .iter()
+                    .map(|&i| {
+                        let mut r = pending[i].request.clone();
+                        r.params.seed = retry_seed(r.params.seed, attempt);
+                        r
+                    })
+                    .collect();
                 let results = model.generate(&reqs);
                 for (k, &i) in chunk.iter().enumerate() {
                     match results.get(k) {
                         Some(Ok(resp)) => {
+                            let seed = reqs[k].params.seed;
                             let texts: Vec<String> =
                                 resp.completions.iter().map(|c| c.text.clone()).collect();
                             if texts.len() != self.cfg.n {
@@ -418,9 +459,10 @@ impl PassRateFilter {
                                     &Entry {
                                         model: model.model_id().to_string(),
                                         completions: texts.clone(),
+                                        seed: Some(seed),
                                     },
                                 )?;
-                                out[i] = Some(Ok(texts));
+                                out[i] = Some(Ok((texts, seed)));
                             }
                         }
                         Some(Err(e)) => {
@@ -447,5 +489,47 @@ impl PassRateFilter {
                 })
             })
             .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use weft_inference::NativeRef;
+
+    #[test]
+    fn retries_reseed_deterministically() {
+        let s = 0x1234_5678_9abc_def0;
+        assert_eq!(
+            retry_seed(s, 0),
+            s,
+            "the first attempt uses the query's seed"
+        );
+        let seeds: Vec<u64> = (0..4).map(|k| retry_seed(s, k)).collect();
+        let distinct: std::collections::BTreeSet<u64> = seeds.iter().copied().collect();
+        assert_eq!(distinct.len(), 4, "{seeds:?}");
+        assert_eq!(retry_seed(s, 2), seeds[2]);
+        assert_ne!(retry_seed(s + 1, 1), seeds[1]);
+    }
+
+    #[test]
+    fn cache_model_key_names_the_dtype() {
+        let native = |dtype: Option<&str>| {
+            ModelRef::Native(NativeRef {
+                path: "models/m".into(),
+                dtype: dtype.map(String::from),
+            })
+        };
+        let (f32_, bf16) = (native(None), native(Some("bf16")));
+        // Both load as the same model id; the key still tells them apart.
+        assert_ne!(
+            model_key("models/m", Some(&f32_)),
+            model_key("models/m", Some(&bf16))
+        );
+        assert_eq!(
+            model_key("models/m", Some(&f32_)),
+            model_key("models/m", Some(&ModelRef::Path("models/m".into())))
+        );
+        assert_eq!(model_key("scripted", None), "scripted");
     }
 }

@@ -159,7 +159,11 @@ fn check_counts(per_split: u64, questions: usize) -> Result<(), String> {
     Ok(())
 }
 
+/// The splits of a synthetic source. Each key names the range, the font's identity (the
+/// drawn bytes depend on it; a missing font is keyed `missing`, and every item is then
+/// quarantined by `render_failed`) and, for a CSV source, the file's identity.
 fn splits(name: &str, count: u64, per_split: u64, input: Option<&str>) -> Vec<Split> {
+    let font = crate::fonts::identity().unwrap_or_else(|_| "missing".into());
     (0..count.div_ceil(per_split))
         .map(|s| {
             let (a, b) = (s * per_split, ((s + 1) * per_split).min(count));
@@ -168,8 +172,8 @@ fn splits(name: &str, count: u64, per_split: u64, input: Option<&str>) -> Vec<Sp
                 files: Vec::new(),
                 items: vec![PathBuf::from(format!("{a}..{b}"))],
                 key: match input {
-                    Some(k) => format!("{name}:{a}..{b}:{k}"),
-                    None => format!("{name}:{a}..{b}"),
+                    Some(k) => format!("{name}:{a}..{b}:font={font}:{k}"),
+                    None => format!("{name}:{a}..{b}:font={font}"),
                 },
             }
         })
@@ -385,5 +389,27 @@ impl Stage for Geometry {
             }
         }
         flush(io, &mut samples, &mut records)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn split_keys_name_the_font() {
+        let font = crate::fonts::identity().expect("chart font installed");
+        let parts: Vec<&str> = font.split(':').collect();
+        assert_eq!(parts.len(), 3, "{font}");
+        assert!(parts[1].parse::<u64>().unwrap() > 0, "{font}");
+        assert_eq!(parts[2].len(), 16, "{font}");
+        for s in splits("charts", 5, 2, None) {
+            assert!(s.key.contains(&format!("font={font}")), "{}", s.key);
+        }
+        let keys: Vec<String> = splits("charts", 5, 2, Some("t.csv:1:2"))
+            .into_iter()
+            .map(|s| s.key)
+            .collect();
+        assert_eq!(keys[2], format!("charts:4..5:font={font}:t.csv:1:2"));
     }
 }

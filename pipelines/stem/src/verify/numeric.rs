@@ -233,9 +233,16 @@ pub fn last_number(text: &str) -> Option<Number> {
     })
 }
 
-/// Whether two numbers agree: within `tolerance` (absolute) when given, else within 1e-6
-/// relative. A percent on either side also matches the value divided by 100 (`40%` = `0.4`
-/// = `40`); differing units on both sides never match (`5 cm` ≠ `5 m`).
+/// Whether two numbers agree: within `tolerance` (absolute, in the reference's own scale) when
+/// given, else within 1e-6 relative. Differing units on both sides never match (`5 cm` ≠ `5 m`).
+///
+/// Percents:
+/// - a reference written with `%` is compared on the percent scale, so its tolerance is in
+///   percentage points (`375/8%` ± 0.05 accepts `46.9%`, not `42%`). A response with `%` is
+///   taken as written; one without is taken as written (`40` for `40%`) or, when it looks like
+///   a fraction (|x| ≤ 1), also ×100 (`0.4` for `40%`);
+/// - a reference without `%` against a response with it: the response as written (`40%` for
+///   `40`) or ÷100 (`40%` for `0.4`), tolerance in the reference's scale.
 pub fn equal(reference: &Number, response: &Number, tolerance: Option<f64>) -> bool {
     if !reference.unit.is_empty()
         && !response.unit.is_empty()
@@ -248,19 +255,13 @@ pub fn equal(reference: &Number, response: &Number, tolerance: Option<f64>) -> b
         Some(t) => (a - b).abs() <= t,
         None => (a - b).abs() <= 1e-6 * a.abs().max(b.abs()).max(1e-9),
     };
-    let cands = |n: &Number| {
-        if n.percent {
-            vec![n.value, n.value / 100.0]
-        } else {
-            vec![n.value]
-        }
-    };
-    let (a, b) = (cands(reference), cands(response));
-    if reference.percent || response.percent {
-        // 40% vs 0.4: compare the fractions; 40% vs 40: compare as written.
-        let ra = if reference.percent { a[1] } else { a[0] };
-        let rb = if response.percent { b[1] } else { b[0] };
-        return close(ra, rb) || close(reference.value, response.value);
+    let r = response.value;
+    if reference.percent {
+        let fraction_like = !response.percent && r.abs() <= 1.0;
+        return close(reference.value, r) || (fraction_like && close(reference.value, r * 100.0));
     }
-    close(a[0], b[0])
+    if response.percent {
+        return close(reference.value, r) || close(reference.value, r / 100.0);
+    }
+    close(reference.value, r)
 }

@@ -62,6 +62,9 @@ fn verifier_table() {
             C,
         ),
         (numeric_tol("375/8%", 0.05 + 1e-9), "46.9%", C),
+        // A percent reference's tolerance is in percentage points (46.875% ± 0.05).
+        (numeric_tol("375/8%", 0.05), "46.85%", C),
+        (numeric_tol("375/8%", 0.05), "0.469", C),
         // numeric: not equivalent
         (q(Num, "6"), "The answer is 7.", W),
         (q(Num, "6"), "\\boxed{6.5}", W),
@@ -72,6 +75,9 @@ fn verifier_table() {
         (q(Num, "12 cm"), "12 m", W),
         (q(Num, "12"), "1,2", N),
         (numeric_tol("37/25", 0.005 + 1e-9), "1.49", W),
+        (numeric_tol("375/8%", 0.05), "42%", W),
+        (numeric_tol("375/8%", 0.05), "46.8%", W),
+        (numeric_tol("375/8%", 0.05), "0.42", W),
         (q(Num, "6"), "I do not know.", N),
         (q(Num, "6"), "The answer is 6 and also \\boxed{5}", W),
         // string

@@ -17,10 +17,12 @@ use weft_pipeline_stem::stages::pass_rate::{Config, PassRateFilter};
 use crate::common::*;
 
 /// Answers `case=correct:K answer=A` with K right and n−K wrong completions; `case=timeout`
-/// always fails, `case=empty` returns empty text, `case=flaky` fails its first call.
+/// always fails, `case=empty` returns empty text, `case=flaky` fails its first call and, like
+/// a seeded sampler, returns empty text again for that call's seed (a retry must reseed).
 #[derive(Default)]
 struct Scripted {
-    calls: Mutex<Vec<String>>,
+    /// (question, seed) of every request.
+    calls: Mutex<Vec<(String, u64)>>,
 }
 
 fn question(r: &Request) -> String {
@@ -45,11 +47,11 @@ impl VisionLanguageModel for Scripted {
             .iter()
             .map(|r| {
                 let q = question(r);
-                let earlier = {
+                let first_seed = {
                     let mut calls = self.calls.lock().unwrap();
-                    let earlier = calls.iter().filter(|c| **c == q).count();
-                    calls.push(q.clone());
-                    earlier
+                    let first = calls.iter().find(|c| c.0 == q).map(|c| c.1);
+                    calls.push((q.clone(), r.params.seed));
+                    first
                 };
                 let case = q
                     .split("case=")
@@ -83,7 +85,12 @@ impl VisionLanguageModel for Scripted {
                         ));
                     }
                     "empty" => (0..n).map(|_| text(String::new())).collect(),
-                    "flaky" if earlier == 0 => return Err(InferenceError::Server("503".into())),
+                    "flaky" if first_seed.is_none() => {
+                        return Err(InferenceError::Server("503".into()));
+                    }
+                    "flaky" if first_seed == Some(r.params.seed) => {
+                        (0..n).map(|_| text(String::new())).collect()
+                    }
                     "flaky" => answer(3, "7"),
                     c => {
                         let k: usize = c.strip_prefix("correct:").unwrap().parse().unwrap();
@@ -201,6 +208,23 @@ fn threshold_edges_zero_rule_retries_and_cache() {
             ("k8".into(), 8)
         ]
     );
+    // The flaky query was answered by its retry, with a reseeded request recorded in meta.
+    let flaky_seeds: Vec<u64> = scripted()
+        .calls
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|(c, _)| c.contains("case=flaky"))
+        .map(|(_, s)| *s)
+        .collect();
+    assert_eq!(flaky_seeds.len(), 2, "{flaky_seeds:?}");
+    assert_ne!(flaky_seeds[0], flaky_seeds[1]);
+    let flaky = kept
+        .iter()
+        .find(|s| s.meta["problem_id"] == "flaky")
+        .unwrap();
+    assert_eq!(flaky.meta["pass_rate"]["seed"], flaky_seeds[1]);
+
     let h = histogram::merge(&dir.path().join("stats")).unwrap();
     assert_eq!(h.n, 16);
     assert_eq!((h.kept, h.too_easy, h.zero, h.failed), (4, 2, 1, 2));
@@ -215,7 +239,7 @@ fn threshold_edges_zero_rule_retries_and_cache() {
     assert!(
         calls
             .iter()
-            .all(|c| c.contains("case=timeout") || c.contains("case=empty")),
+            .all(|(c, _)| c.contains("case=timeout") || c.contains("case=empty")),
         "cached queries were asked again: {calls:?}"
     );
     let c2 = counts(out2.path(), "filter");
@@ -278,10 +302,56 @@ fn filter_end_to_end_through_the_tiny_native_model() {
         assert!(!p["model"].as_str().unwrap().is_empty());
     }
     assert!(!kept.is_empty());
-    // Same seed, fresh output folder, same cache: identical shards (and no generation).
+    // Same seed, fresh output folder, same cache: identical shards, replayed from the cache
+    // (no entry added).
+    let cache_files = || {
+        walk(&dir.path().join("cache"))
+            .into_iter()
+            .filter(|p| p.extension().is_some_and(|e| e == "json"))
+            .count()
+    };
+    let cached = cache_files();
+    assert!(cached > 0 && cached <= 14, "{cached} cache entries");
     run_text(&reg, dir.path(), &text, b.path());
+    assert_eq!(cache_files(), cached, "a cached rerun writes no entry");
     assert_eq!(
         shard_hashes(a.path(), "filter"),
         shard_hashes(b.path(), "filter")
     );
+    // Same seed, fresh cache: the model generates everything again and the shards are still
+    // byte-identical (seeded sampling, not cache replay).
+    let fresh = tempfile::tempdir().unwrap();
+    let text_fresh = text.replace("cache = \"cache\"", "cache = \"cache-fresh\"");
+    assert_ne!(text_fresh, text);
+    let c_out = tempfile::tempdir().unwrap();
+    run_text(&reg, fresh.path(), &text_fresh, c_out.path());
+    assert_eq!(
+        walk(&fresh.path().join("cache-fresh"))
+            .into_iter()
+            .filter(|p| p.extension().is_some_and(|e| e == "json"))
+            .count(),
+        cached,
+        "the fresh cache was filled by generation"
+    );
+    assert_eq!(
+        shard_hashes(a.path(), "filter"),
+        shard_hashes(c_out.path(), "filter")
+    );
+}
+
+/// Every file under `dir`, recursively.
+fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return out;
+    };
+    for e in rd {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
 }

@@ -28,8 +28,8 @@ use serde_json::json;
 use weft_engine::registry::parse_config;
 use weft_engine::stage::{Split, Stage, StageIo, StageResult};
 use weft_inference::{
-    Content as MContent, Message as MMessage, ModelRef, Request, SamplingParams, VideoClip,
-    VideoSource,
+    Content as MContent, Message as MMessage, ModelRef, Request, Response, SamplingParams,
+    VideoClip, VideoSource,
 };
 use weft_shards::render::TimestampFormat;
 use weft_shards::{Content, Message, Sample, sample_schema, samples_to_batch};
@@ -117,6 +117,37 @@ pub fn answer(
         })
         .collect::<Vec<_>>()
         .join("\n")
+}
+
+/// Each owner's captions, one per request in request order (`owners[i]` owns request `i`).
+/// A request the backend returned no result for is an error for that request (its video is
+/// quarantined as `caption_failed`), never silently one segment fewer.
+fn captions_by_owner(
+    owners: &[usize],
+    n_owners: usize,
+    answers: Vec<weft_inference::Result<Response>>,
+) -> Vec<Vec<Result<String, String>>> {
+    let returned = answers.len();
+    let mut answers = answers.into_iter();
+    let mut captions: Vec<Vec<Result<String, String>>> = vec![Vec::new(); n_owners];
+    for (i, &owner) in owners.iter().enumerate() {
+        captions[owner].push(match answers.next() {
+            Some(a) => a
+                .map(|resp| {
+                    resp.completions
+                        .into_iter()
+                        .next()
+                        .map(|c| clean(&c.text))
+                        .unwrap_or_default()
+                })
+                .map_err(|e| e.to_string()),
+            None => Err(format!(
+                "the model returned {returned} results for {} requests: none for request {i}",
+                owners.len()
+            )),
+        });
+    }
+    captions
 }
 
 /// A caption on one line.
@@ -216,19 +247,7 @@ impl Stage for DenseCaptions {
                 usable.push((r, segs));
             }
             let answers = model.generate(&requests);
-            let mut captions: Vec<Vec<Result<String, String>>> = vec![Vec::new(); usable.len()];
-            for (owner, a) in owners.into_iter().zip(answers) {
-                captions[owner].push(
-                    a.map(|resp| {
-                        resp.completions
-                            .into_iter()
-                            .next()
-                            .map(|c| clean(&c.text))
-                            .unwrap_or_default()
-                    })
-                    .map_err(|e| e.to_string()),
-                );
-            }
+            let captions = captions_by_owner(&owners, usable.len(), answers);
             let mut out = Vec::new();
             for ((r, segs), caps) in usable.into_iter().zip(captions) {
                 let row = &rows[r];
@@ -297,6 +316,26 @@ impl Stage for DenseCaptions {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_missing_result_fails_its_request_instead_of_shifting_the_rest() {
+        let ok = |text: &str| {
+            Ok(Response {
+                completions: vec![weft_inference::Completion {
+                    text: text.into(),
+                    token_ids: Vec::new(),
+                    finish_reason: weft_inference::FinishReason::Stop,
+                }],
+                prompt_tokens: 1,
+            })
+        };
+        // Three requests (video 0 owns two, video 1 one), two results back.
+        let caps = captions_by_owner(&[0, 0, 1], 2, vec![ok("a  dog"), ok("a cat")]);
+        assert_eq!(caps[0], vec![Ok("a dog".to_string()), Ok("a cat".to_string())]);
+        assert_eq!(caps[1].len(), 1);
+        let e = caps[1][0].as_ref().unwrap_err();
+        assert!(e.contains("2 results for 3 requests"), "{e}");
+    }
 
     #[test]
     fn answer_uses_the_prompt_labels_of_first_and_last_patch() {

@@ -13,9 +13,10 @@
 //! Boxes are taken per temporal patch (see [`crate::annotations::Track::box_for_patch`]),
 //! clipped to the frame and converted with
 //! `round(x / W · 1000)` (Python's rounding), W × H the displayed video size. Accounting is per
-//! video row: rows without tracks are dropped (`no_annotations`); rows whose tracks are all
-//! invalid are quarantined (`bad_annotation`, with each track's reason); rows whose tracks
-//! fall between sampled frames are dropped (`track_not_sampled`).
+//! video row: rows without tracks are dropped (`no_annotations`); rows with any invalid track
+//! are quarantined (`bad_annotation`, with each bad track's reason — a row is never emitted
+//! with some of its tracks silently left out); rows whose valid tracks all fall between
+//! sampled frames are dropped (`track_not_sampled`).
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -151,14 +152,22 @@ impl StGrounding {
         let num = |k: &str| row.meta.get(k).and_then(|v| v.as_f64()).unwrap_or(0.0);
         let (w, h, duration) = (num("width") as u32, num("height") as u32, num("duration"));
         let times = common::patch_times(&video.timestamps);
+        // Every track is checked before any is used: one bad track quarantines the row with
+        // its reason, rather than vanishing behind the tracks that work.
+        let mut tracks = tracks.to_vec();
+        let problems: Vec<String> = tracks
+            .iter_mut()
+            .enumerate()
+            .filter_map(|(k, track)| {
+                let e = track.validate(w, h, duration).err()?;
+                Some(format!("track {k} ({}): {e}", track.label))
+            })
+            .collect();
+        if !problems.is_empty() {
+            return Err(("bad_annotation", problems.join("; ")));
+        }
         let mut out = Vec::new();
-        let mut problems = Vec::new();
         for (k, track) in tracks.iter().enumerate() {
-            let mut track = track.clone();
-            if let Err(e) = track.validate(w, h, duration) {
-                problems.push(format!("track {k} ({}): {e}", track.label));
-                continue;
-            }
             let patch = weft_shards::vision::VisionParams::default().temporal_patch_size as usize;
             let boxes: Vec<(f64, [u32; 4])> = times
                 .iter()
@@ -225,9 +234,6 @@ impl StGrounding {
             ));
         }
         if out.is_empty() {
-            if problems.len() == tracks.len() {
-                return Err(("bad_annotation", problems.join("; ")));
-            }
             return Err((
                 "track_not_sampled",
                 "no track has a box at a sampled time".into(),
@@ -305,6 +311,80 @@ impl Stage for StGrounding {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::annotations::TimedBox;
+
+    fn stage() -> StGrounding {
+        StGrounding {
+            cfg: Config {
+                annotations: String::new(),
+                max_gap_secs: d_max_gap(),
+                tolerance_secs: d_tolerance(),
+                questions: d_questions(),
+                hms_share: 0.0,
+            },
+            tracks: OnceLock::new(),
+            balance: OnceLock::new(),
+        }
+    }
+
+    /// A 100×100, 4 s video row sampled at 0, 0.5, …, 3.5 s.
+    fn row() -> Sample {
+        let video = weft_shards::Video {
+            frames: Vec::new(),
+            timestamps: (0..8).map(|i| f64::from(i) * 0.5).collect(),
+            fps: 2.0,
+            duration: 4.0,
+            path: None,
+        };
+        let meta = json!({"width": 100, "height": 100, "duration": 4.0});
+        Sample::new(
+            "video",
+            "test",
+            Vec::new(),
+            Vec::new(),
+            vec![video],
+            meta.as_object().cloned().unwrap(),
+        )
+    }
+
+    fn track(label: &str, boxes: &[(f64, [f64; 4])]) -> Track {
+        Track {
+            video: "v.mp4".into(),
+            label: label.into(),
+            boxes: boxes
+                .iter()
+                .map(|&(t, bbox)| TimedBox { t, bbox })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn an_invalid_track_quarantines_the_row_with_its_reason() {
+        let good = track("the ball", &[(0.0, [10.0, 10.0, 50.0, 50.0]), (3.5, [20.0, 20.0, 60.0, 60.0])]);
+        let off_frame = track("the cat", &[(1.0, [200.0, 200.0, 300.0, 300.0])]);
+        // Patches span 0–0.5, 1–1.5, 2–2.5, 3–3.5 s: a track seen only at 0.7 s meets none.
+        let unsampled = track("the dog", &[(0.7, [10.0, 10.0, 20.0, 20.0])]);
+        let s = stage();
+        // All valid: one sample per sampled track, the unsampled one left out.
+        let ok = s
+            .row_samples(&row(), &[good.clone(), unsampled.clone()], 7, None)
+            .unwrap();
+        assert_eq!(ok.len(), 1);
+        // A bad track next to a working one is not skipped: the row is quarantined.
+        let (reason, msg) = s
+            .row_samples(&row(), &[good, off_frame.clone()], 7, None)
+            .unwrap_err();
+        assert_eq!(reason, "bad_annotation");
+        assert!(msg.contains("track 1 (the cat)") && msg.contains("off the 100x100 frame"), "{msg}");
+        // A bad track next to one between sampled frames: bad_annotation, not track_not_sampled.
+        let (reason, msg) = s
+            .row_samples(&row(), &[unsampled.clone(), off_frame], 7, None)
+            .unwrap_err();
+        assert_eq!(reason, "bad_annotation", "{msg}");
+        // Only tracks between sampled frames: dropped as such.
+        let (reason, _) = s.row_samples(&row(), &[unsampled], 7, None).unwrap_err();
+        assert_eq!(reason, "track_not_sampled");
+    }
 
     #[test]
     fn answer_lists_span_then_boxes_with_prompt_labels() {

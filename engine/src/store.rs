@@ -237,8 +237,8 @@ fn rand_suffix() -> u64 {
 }
 
 /// Local folder where the source input `url` is mirrored: `<cache>/<scheme>/<bucket>/<path>`,
-/// `<cache>` being `$WEFT_CACHE` or `/tmp/weft-cache`. The same on every machine by default,
-/// so the file paths in source fingerprints (and therefore markers) agree across ranks.
+/// `<cache>` being `$WEFT_CACHE` or `/tmp/weft-cache`. Fingerprints do not depend on it (see
+/// [`keep_url_fingerprints`]; source keys are relative to the mirrored folder).
 pub fn input_cache_path(url: &str) -> PathBuf {
     let base = std::env::var_os("WEFT_CACHE")
         .map(PathBuf::from)
@@ -348,4 +348,85 @@ pub fn pull_run_state(remote: &Remote, local: &Path, stages: &[String]) -> Resul
     let _ = std::fs::remove_dir_all(&ranks);
     remote.download_dir(crate::cluster::RANKS_DIR, &ranks)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn remote(dir: &Path) -> Remote {
+        Remote::open(&format!("file://{}", dir.display())).unwrap()
+    }
+
+    #[test]
+    fn upload_publishes_whole_objects_and_leaves_no_temporary_key() {
+        let tmp = tempfile::tempdir().unwrap();
+        let bucket = tmp.path().join("bucket");
+        std::fs::create_dir_all(&bucket).unwrap();
+        let r = remote(&bucket);
+        let local = tmp.path().join("a.json");
+        std::fs::write(&local, b"{\"x\": 1}").unwrap();
+        r.upload(&local, "stage/_markers/s000000.json").unwrap();
+        assert_eq!(
+            std::fs::read(bucket.join("stage/_markers/s000000.json")).unwrap(),
+            b"{\"x\": 1}"
+        );
+        let listed = r.list("stage").unwrap();
+        assert_eq!(listed.len(), 1, "{listed:?}");
+        assert_eq!(listed[0].0, "_markers/s000000.json");
+        assert!(
+            !std::fs::read_dir(bucket.join("stage/_markers"))
+                .unwrap()
+                .flatten()
+                .any(|e| e.file_name().to_string_lossy().ends_with(".tmp"))
+        );
+        let back = tmp.path().join("back/m.json");
+        assert!(r.download("stage/_markers/s000000.json", &back).unwrap());
+        assert!(!r.download("stage/manifest.json", &back).unwrap());
+        r.delete("stage/_markers/s000000.json").unwrap();
+        r.delete("stage/_markers/s000000.json").unwrap();
+        assert!(r.list("stage").unwrap().is_empty());
+    }
+
+    #[test]
+    fn mirror_copies_a_prefix_with_the_objects_times_and_skips_unchanged_files() {
+        let tmp = tempfile::tempdir().unwrap();
+        let bucket = tmp.path().join("bucket");
+        std::fs::create_dir_all(bucket.join("in/sub")).unwrap();
+        std::fs::write(bucket.join("in/a.jpg"), b"aaa").unwrap();
+        std::fs::write(bucket.join("in/sub/b.jpg"), b"bb").unwrap();
+        let r = Remote::open(&format!("file://{}/in", bucket.display())).unwrap();
+        let local = tmp.path().join("mirror");
+        assert_eq!(r.mirror(&local).unwrap(), 2);
+        assert_eq!(std::fs::read(local.join("sub/b.jpg")).unwrap(), b"bb");
+        let t_obj = std::fs::metadata(bucket.join("in/a.jpg"))
+            .unwrap()
+            .modified()
+            .unwrap();
+        let t_local = std::fs::metadata(local.join("a.jpg"))
+            .unwrap()
+            .modified()
+            .unwrap();
+        let diff = t_obj
+            .duration_since(t_local)
+            .unwrap_or_else(|e| e.duration());
+        assert!(diff.as_secs() < 1, "mirror keeps the object's time");
+        // An unchanged file is not fetched again; a changed object is.
+        std::fs::write(bucket.join("in/sub/b.jpg"), b"bbbb").unwrap();
+        r.mirror(&local).unwrap();
+        assert_eq!(std::fs::read(local.join("sub/b.jpg")).unwrap(), b"bbbb");
+        // A URL naming one object mirrors that object.
+        let one = Remote::open(&format!("file://{}/in/a.jpg", bucket.display())).unwrap();
+        let f = tmp.path().join("one.jpg");
+        assert_eq!(one.mirror(&f).unwrap(), 1);
+        assert_eq!(std::fs::read(&f).unwrap(), b"aaa");
+    }
+
+    #[test]
+    fn url_detection_and_local_paths() {
+        assert!(is_url("s3://b/k") && is_url("gs://b") && is_url("az://c/p"));
+        assert!(!is_url("photos") && !is_url("http://host/x") && !is_url("/abs/path"));
+        let p = input_cache_path("s3://bucket/a/../b/");
+        assert!(p.ends_with("s3/bucket/a/b"), "{}", p.display());
+    }
 }

@@ -257,10 +257,7 @@ pub fn probe(path: &Path, limits: &Limits) -> Result<VideoInfo, VideoError> {
         keys.push(pts[0]);
     }
     let time_base = (tb.numerator(), tb.denominator());
-    let frame_times: Vec<f64> = pts
-        .iter()
-        .map(|&p| seconds(p, pts[0], time_base))
-        .collect();
+    let frame_times: Vec<f64> = pts.iter().map(|&p| seconds(p, pts[0], time_base)).collect();
     let span = *frame_times.last().expect("non-empty");
     let step = if pts.len() > 1 {
         span / (pts.len() - 1) as f64

@@ -10,7 +10,8 @@
 //! cut; on sampled frames half a second apart this is the classic detector (PySceneDetect's
 //! histogram mode) and needs no dependency. A cut inside a patch moves to the nearer patch
 //! boundary. Then segments shorter than `min_secs` merge into a neighbour (the side with the
-//! weaker cut) and segments longer than `max_secs` split evenly.
+//! weaker cut) and segments longer than `max_secs` split evenly. A video shorter than
+//! `min_secs` has no neighbour to merge with: it is one segment, shorter than `min_secs`.
 
 use serde::{Deserialize, Serialize};
 

@@ -331,7 +331,10 @@ mod tests {
         };
         // Three requests (video 0 owns two, video 1 one), two results back.
         let caps = captions_by_owner(&[0, 0, 1], 2, vec![ok("a  dog"), ok("a cat")]);
-        assert_eq!(caps[0], vec![Ok("a dog".to_string()), Ok("a cat".to_string())]);
+        assert_eq!(
+            caps[0],
+            vec![Ok("a dog".to_string()), Ok("a cat".to_string())]
+        );
         assert_eq!(caps[1].len(), 1);
         let e = caps[1][0].as_ref().unwrap_err();
         assert!(e.contains("2 results for 3 requests"), "{e}");

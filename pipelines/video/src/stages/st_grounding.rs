@@ -360,7 +360,13 @@ mod tests {
 
     #[test]
     fn an_invalid_track_quarantines_the_row_with_its_reason() {
-        let good = track("the ball", &[(0.0, [10.0, 10.0, 50.0, 50.0]), (3.5, [20.0, 20.0, 60.0, 60.0])]);
+        let good = track(
+            "the ball",
+            &[
+                (0.0, [10.0, 10.0, 50.0, 50.0]),
+                (3.5, [20.0, 20.0, 60.0, 60.0]),
+            ],
+        );
         let off_frame = track("the cat", &[(1.0, [200.0, 200.0, 300.0, 300.0])]);
         // Patches span 0–0.5, 1–1.5, 2–2.5, 3–3.5 s: a track seen only at 0.7 s meets none.
         let unsampled = track("the dog", &[(0.7, [10.0, 10.0, 20.0, 20.0])]);
@@ -375,7 +381,10 @@ mod tests {
             .row_samples(&row(), &[good, off_frame.clone()], 7, None)
             .unwrap_err();
         assert_eq!(reason, "bad_annotation");
-        assert!(msg.contains("track 1 (the cat)") && msg.contains("off the 100x100 frame"), "{msg}");
+        assert!(
+            msg.contains("track 1 (the cat)") && msg.contains("off the 100x100 frame"),
+            "{msg}"
+        );
         // A bad track next to one between sampled frames: bad_annotation, not track_not_sampled.
         let (reason, msg) = s
             .row_samples(&row(), &[unsampled.clone(), off_frame], 7, None)

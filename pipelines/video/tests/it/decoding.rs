@@ -106,7 +106,10 @@ fn sampled_timestamps_are_the_ffprobe_times_of_the_stored_frames() {
                  (diff {claimed:.2}, best match {best:.2})"
             );
         }
-        assert!(frames.times.len().is_multiple_of(2), "{name}: odd frame count");
+        assert!(
+            frames.times.len().is_multiple_of(2),
+            "{name}: odd frame count"
+        );
         assert!(frames.times.len() >= 4, "{name}: below min_frames");
     }
 }

@@ -190,9 +190,44 @@ fn video_rows_carry_meta_and_budget_sized_frames() {
         "cut at {} s",
         ts[2 * b]
     );
-    // bikes has several real cuts; each of its segments is within the configured bounds.
+    // bikes has several real cuts, so it has several segments.
     let segs = bikes.meta["segments"].as_array().unwrap();
     assert!(segs.len() >= 2, "{segs:?}");
+    // Every segment of every video lies within pipeline.toml's bounds (min_secs = 2,
+    // max_secs = 30), measured as the segmenter does: from its first patch's first frame to
+    // the next patch's first frame (after the last frame: one mean frame interval later). The
+    // one exception by design: a video shorter than min_secs is a single, shorter segment.
+    let (min_secs, max_secs) = (2.0, 30.0);
+    for row in &rows {
+        let ts = &row.videos[0].timestamps;
+        let n = ts.len();
+        let step = (ts[n - 1] - ts[0]) / (n - 1) as f64;
+        let start = |p: usize| {
+            if 2 * p < n {
+                ts[2 * p]
+            } else {
+                ts[n - 1] + step
+            }
+        };
+        let segs = row.meta["segments"].as_array().unwrap();
+        for seg in segs {
+            let (a, b) = (
+                seg[0].as_u64().unwrap() as usize,
+                seg[1].as_u64().unwrap() as usize,
+            );
+            let span = start(b) - start(a);
+            assert!(
+                span <= max_secs + 1e-9,
+                "{}: {seg:?} is {span} s",
+                row.meta["file"]
+            );
+            assert!(
+                span >= min_secs - 1e-9 || segs.len() == 1,
+                "{}: {seg:?} is {span} s of {segs:?}",
+                row.meta["file"]
+            );
+        }
+    }
     // The rotated MOV is stored upright (display size 144x176 -> portrait frames).
     let rot = rows
         .iter()

@@ -50,8 +50,9 @@ if ! command -v just >/dev/null; then
   install -m 755 .venv/bin/just "$bindir/just"
   command -v just >/dev/null || log "add $bindir to PATH to use just"
 fi
-if ! .venv/bin/python -c "import moto, flask" 2>/dev/null; then
-  log "installing moto[server] (S3 server for the object-storage test) into .venv"
-  .venv/bin/python -m pip install -q --disable-pip-version-check "moto[server]"
+MOTO_VERSION=5.2.5 # pinned: the object-storage test relies on its S3 server's behaviour
+if ! .venv/bin/python -c "import moto, flask, sys; sys.exit(moto.__version__ != '$MOTO_VERSION')" 2>/dev/null; then
+  log "installing moto[server]==$MOTO_VERSION (S3 server for the object-storage test) into .venv"
+  .venv/bin/python -m pip install -q --disable-pip-version-check "moto[server]==$MOTO_VERSION"
 fi
 log "ready"

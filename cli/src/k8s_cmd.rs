@@ -248,7 +248,7 @@ fn manifest(a: ManifestArgs) -> anyhow::Result<ExitCode> {
         std::fs::write(&path, yaml).with_context(|| path.display().to_string())?;
         let _ = writeln!(
             apply,
-            "kubectl apply{ns} -f {file} && wait_job {name}   # phase {} `{}`{}",
+            "# phase {} `{}`{}\nkubectl apply{ns} -f {file}\nwait_job {name}",
             phase.index,
             phase.stage,
             if phase.global {

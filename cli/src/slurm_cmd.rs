@@ -200,15 +200,21 @@ fn script(
         let _ = writeln!(s, "#SBATCH {o}");
     };
     opt(format!(
-        "--job-name=weft-{}-{}",
-        c.pipeline_name, phase.stage
+        "--job-name={}",
+        sbatch_quote(&format!("weft-{}-{}", c.pipeline_name, phase.stage))
     ));
     opt(format!(
         "--array={}{}",
         index_ranges(indexes),
         throttle.map(|k| format!("%{k}")).unwrap_or_default()
     ));
-    opt(format!("--output={}/slurm-%A_%a.out", logs.display()));
+    opt(format!(
+        "--output={}",
+        sbatch_quote(&format!(
+            "{}/slurm-%A_%a.out",
+            sbatch_pattern_escape(&logs.display().to_string())
+        ))
+    ));
     if let Some(p) = &a.partition {
         opt(format!("--partition={p}"));
     }
@@ -276,12 +282,24 @@ fn script(
     s
 }
 
+/// A value of an `#SBATCH` line in double quotes, which sbatch strips, so that spaces survive.
+/// sbatch has no escape for a double quote inside them; it becomes a single quote.
+fn sbatch_quote(v: &str) -> String {
+    format!("\"{}\"", v.replace('"', "'"))
+}
+
+/// A path for `--output`, whose `%` sbatch expands as a pattern (`%A`, `%a`, …): each `%` of
+/// the path doubled (`%%` is a literal `%`).
+fn sbatch_pattern_escape(path: &str) -> String {
+    path.replace('%', "%%")
+}
+
 fn merge_script(c: &ScriptCtx) -> String {
     let log = c.logs.join("merge.log");
     format!(
-        "#!/bin/bash\n#SBATCH --job-name=weft-{}-merge\n#SBATCH --output={}\n{}# weft: merge the markers of every stage into manifests and stats.json.\nexec {} merge {}\n",
-        c.pipeline_name,
-        log.display(),
+        "#!/bin/bash\n#SBATCH --job-name={}\n#SBATCH --output={}\n{}# weft: merge the markers of every stage into manifests and stats.json.\nexec {} merge {}\n",
+        sbatch_quote(&format!("weft-{}-merge", c.pipeline_name)),
+        sbatch_quote(&sbatch_pattern_escape(&log.display().to_string())),
         c.args
             .partition
             .as_ref()
@@ -481,28 +499,17 @@ fn submit(args: SubmitArgs) -> anyhow::Result<ExitCode> {
 
 /// Job ids (array job ids for arrays) Slurm still knows as pending or running.
 fn live_jobs() -> Option<BTreeSet<String>> {
-    let out = Command::new("squeue")
-        .args(["-h", "-o", "%F"])
-        .output()
-        .ok()?;
-    if !out.status.success() {
-        return None;
-    }
-    Some(
-        String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .map(|l| l.trim().to_string())
-            .filter(|l| !l.is_empty())
-            .collect(),
-    )
+    squeue_ids(&["-h", "-o", "%F"])
 }
 
 /// Array tasks Slurm still knows as pending or running (`JOB_TASK` ids), when `squeue` works.
 fn live_tasks() -> Option<BTreeSet<String>> {
-    let out = Command::new("squeue")
-        .args(["-h", "-r", "-o", "%i"])
-        .output()
-        .ok()?;
+    squeue_ids(&["-h", "-r", "-o", "%i"])
+}
+
+/// The non-empty lines `squeue ARGS` prints; `None` when `squeue` fails or is missing.
+fn squeue_ids(args: &[&str]) -> Option<BTreeSet<String>> {
+    let out = Command::new("squeue").args(args).output().ok()?;
     if !out.status.success() {
         return None;
     }

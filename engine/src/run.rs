@@ -204,7 +204,7 @@ fn input_dataset(
     let start = Instant::now();
     loop {
         if let Some(remote) = &opts.remote {
-            fetch_state(remote, &dir, name, expected.is_some())?;
+            crate::store::pull_stage_state(remote, &dir, name, expected.is_some())?;
         }
         if path.is_file() {
             let m = Manifest::read(&path)?;
@@ -265,7 +265,7 @@ fn run_stage(
 
     if let Some(remote) = &opts.remote {
         // The store is the truth: this stage's manifest and every rank's markers.
-        fetch_state(remote, &dir, name, true)?;
+        crate::store::pull_stage_state(remote, &dir, name, true)?;
     }
     // Unchanged config and inputs: nothing to do.
     let manifest_path = dir.join(MANIFEST_FILE);
@@ -306,6 +306,12 @@ fn run_stage(
     let rows = Mutex::new(0u64);
     let resumed = Mutex::new(0u64);
     let mine_counts = Mutex::new(Counts::default());
+    // The stage's objects in the store, listed once: a split that reruns first deletes the
+    // shards an earlier attempt (under any rank) published for it.
+    let stored: Vec<String> = match &opts.remote {
+        Some(remote) => remote.list(name)?.into_iter().map(|(k, _, _)| k).collect(),
+        None => Vec::new(),
+    };
 
     mine.par_iter().try_for_each(|split| -> Result<(), Error> {
         let marker = marker_path(&dir, split.index);
@@ -316,6 +322,9 @@ fn run_stage(
             return Ok(());
         }
         clean_split(&dir, split.index)?;
+        if let Some(remote) = &opts.remote {
+            clean_stored_split(remote, name, &stored, split.index)?;
+        }
         let m = run_split(plan, stage, &meta, split, &side, &dir, opts)?;
         mine_counts.lock().expect("lock").merge(&m.counts);
         let mut r = rows.lock().expect("lock");
@@ -330,7 +339,7 @@ fn run_stage(
     let splits_run = mine.len() as u64 - splits_resumed;
     if let Some(remote) = &opts.remote {
         // Other machines' markers: the last rank to finish writes the manifest.
-        fetch_state(remote, &dir, name, true)?;
+        crate::store::pull_stage_state(remote, &dir, name, true)?;
     }
     match finalize_published(&dir, &meta, opts)? {
         Ok(m) => Ok(report(
@@ -512,11 +521,9 @@ fn run_split(
     let mut files: Vec<String> = marker.shards.iter().map(|s| s.file.clone()).collect();
     files.extend(marker.quarantine.clone());
     publish(opts, dir, &files)?;
-    if let Some(delay) = commit_delay() {
-        // Fault-injection window for the cluster tests: the split's shards are on disk, its
-        // marker is not, so a kill now must leave a split that a rerun redoes from scratch.
-        std::thread::sleep(delay);
-    }
+    // Fault-injection window for the cluster tests: the split's shards are on disk, its
+    // marker is not, so a kill now must leave a split that a rerun redoes from scratch.
+    commit_pause(name, split.index);
     let marker_file = marker_path(dir, split.index);
     write_atomic(&marker_file, &json)?;
     publish(
@@ -555,26 +562,43 @@ fn publish(opts: &RunOptions, dir: &Path, files: &[String]) -> Result<(), Error>
     Ok(())
 }
 
-/// Replaces the local copy of stage `name`'s manifest (and, with `markers`, its markers) by
-/// the store's.
-fn fetch_state(remote: &Remote, dir: &Path, name: &str, markers: bool) -> Result<(), Error> {
-    let manifest = dir.join(MANIFEST_FILE);
-    if !remote.download(&format!("{name}/{MANIFEST_FILE}"), &manifest)? {
-        let _ = std::fs::remove_file(&manifest);
-    }
-    if markers {
-        let local = dir.join(crate::markers::MARKERS_DIR);
-        let _ = std::fs::remove_dir_all(&local);
-        remote.download_dir(&format!("{name}/{}", crate::markers::MARKERS_DIR), &local)?;
+/// Deletes from the store the shards of split `split` of stage `name` among `stored` (keys
+/// relative to the stage folder), whichever rank wrote them: a rerun under another rank (or
+/// world size) writes other names, and the old ones would remain as duplicates.
+fn clean_stored_split(
+    remote: &Remote,
+    name: &str,
+    stored: &[String],
+    split: u64,
+) -> Result<(), Error> {
+    let tag = format!("-s{split:06}-");
+    for key in stored {
+        if !key.contains('/') && key.contains(&tag) {
+            remote.delete(&format!("{name}/{key}"))?;
+        }
     }
     Ok(())
 }
 
-/// Downloads the shards a manifest lists that are not already here whole.
+/// Whether `path` has `bytes` bytes and sha256 `sha256` (hex).
+fn same_file(path: &Path, bytes: u64, sha256: &str) -> bool {
+    use sha2::Digest;
+    if !std::fs::metadata(path).is_ok_and(|md| md.len() == bytes) {
+        return false;
+    }
+    let Ok(mut f) = std::fs::File::open(path) else {
+        return false;
+    };
+    let mut h = sha2::Sha256::new();
+    std::io::copy(&mut f, &mut h).is_ok() && hex::encode(h.finalize()) == sha256
+}
+
+/// Downloads the shards a manifest lists that are not already here with the same content
+/// (size and sha256: a local file of another config may have the same size).
 fn fetch_shards(remote: &Remote, dir: &Path, name: &str, m: &Manifest) -> Result<(), Error> {
     m.shards.par_iter().try_for_each(|s| {
         let local = dir.join(&s.file);
-        if std::fs::metadata(&local).is_ok_and(|md| md.len() == s.bytes) {
+        if same_file(&local, s.bytes, &s.sha256) {
             return Ok(());
         }
         if !remote.download(&format!("{name}/{}", s.file), &local)? {
@@ -604,15 +628,24 @@ fn finalize_published(
     Ok(r)
 }
 
-/// `WEFT_COMMIT_DELAY_MS`: a pause between writing a split's shards and committing its marker.
-/// A testing knob (the Slurm tests cancel a rank inside that window); unset in normal use.
-fn commit_delay() -> Option<Duration> {
-    std::env::var("WEFT_COMMIT_DELAY_MS")
-        .ok()
-        .and_then(|v| v.trim().parse().ok())
-        .filter(|&ms: &u64| ms > 0)
-        .map(Duration::from_millis)
+/// `WEFT_COMMIT_PAUSE_DIR`: before committing split `N` of stage `S` (its shards written, its
+/// marker not), the rank waits while the file `S-sNNNNNN` exists in that folder, for at most
+/// [`COMMIT_PAUSE_MAX`]. A testing knob: the Slurm test cancels a rank inside that window,
+/// which a file gate makes deterministic where a fixed delay would race the scheduler on a
+/// loaded machine. Unset in normal use.
+fn commit_pause(stage: &str, split: u64) {
+    let Some(dir) = std::env::var_os("WEFT_COMMIT_PAUSE_DIR").filter(|d| !d.is_empty()) else {
+        return;
+    };
+    let gate = Path::new(&dir).join(format!("{stage}-s{split:06}"));
+    let start = Instant::now();
+    while gate.exists() && start.elapsed() < COMMIT_PAUSE_MAX {
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
+
+/// The longest [`commit_pause`] waits for its gate file to go.
+const COMMIT_PAUSE_MAX: Duration = Duration::from_secs(300);
 
 /// Outcome of merging one stage's markers.
 #[derive(Debug, Clone, Serialize)]
@@ -651,7 +684,7 @@ pub fn merge_with(out: &Path, remote: Option<Arc<Remote>>) -> Result<Vec<MergeRe
     for stage in &summary.stages {
         let dir = out.join(stage);
         if let Some(r) = &opts.remote {
-            fetch_state(r, &dir, stage, true)?;
+            crate::store::pull_stage_state(r, &dir, stage, true)?;
         }
         let markers = read_markers(&dir);
         // The current config is the one of the most recently committed split: markers of an
@@ -689,4 +722,63 @@ pub fn merge_with(out: &Path, remote: Option<Arc<Remote>>) -> Result<Vec<MergeRe
     write_atomic(&out.join("stats.json"), &json)?;
     publish(&opts, out, &["stats.json".to_string()])?;
     Ok(reports)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_local_shard_is_reused_only_with_the_manifests_content() {
+        use sha2::Digest;
+        let tmp = tempfile::tempdir().unwrap();
+        let f = tmp.path().join("r0000-s000000-00000.parquet");
+        std::fs::write(&f, b"new bytes").unwrap();
+        let sha = hex::encode(sha2::Sha256::digest(b"new bytes"));
+        assert!(same_file(&f, 9, &sha));
+        // Same size, other content (a shard of an earlier config): fetched again.
+        std::fs::write(&f, b"old bytes").unwrap();
+        assert!(!same_file(&f, 9, &sha));
+        assert!(!same_file(&tmp.path().join("absent"), 9, &sha));
+    }
+
+    #[test]
+    fn a_rerun_split_deletes_its_shards_of_any_rank_from_the_store() {
+        let tmp = tempfile::tempdir().unwrap();
+        let bucket = tmp.path().join("bucket");
+        std::fs::create_dir_all(&bucket).unwrap();
+        let remote = Remote::open(&format!("file://{}", bucket.display())).unwrap();
+        let src = tmp.path().join("x");
+        std::fs::write(&src, b"x").unwrap();
+        for key in [
+            "photos/r0001-s000001-00000.parquet",
+            "photos/r0003-s000001-00001.parquet",
+            "photos/r0001-s000011-00000.parquet",
+            "photos/_markers/s000001.json",
+            "other/r0001-s000001-00000.parquet",
+        ] {
+            remote.upload(&src, key).unwrap();
+        }
+        let stored: Vec<String> = remote
+            .list("photos")
+            .unwrap()
+            .into_iter()
+            .map(|(k, _, _)| k)
+            .collect();
+        clean_stored_split(&remote, "photos", &stored, 1).unwrap();
+        let left: Vec<String> = remote
+            .list("")
+            .unwrap()
+            .into_iter()
+            .map(|(k, _, _)| k)
+            .collect();
+        assert_eq!(
+            left,
+            [
+                "other/r0001-s000001-00000.parquet",
+                "photos/_markers/s000001.json",
+                "photos/r0001-s000011-00000.parquet",
+            ]
+        );
+    }
 }

@@ -179,8 +179,9 @@ impl Remote {
 
     /// Copies every object under this URL into `local` (same relative paths) unless a file of
     /// the same size and time is there already; each file gets the object's modified time, so
-    /// source fingerprints (`path:size:mtime`) agree across machines that mirror it. A URL
-    /// naming one object mirrors that object to `local` itself.
+    /// source fingerprints (`path:size:mtime`) agree across machines that mirror it. Files in
+    /// `local` whose object has left the store are removed, so every machine sees the same
+    /// inputs. A URL naming one object mirrors that object to `local` itself.
     pub fn mirror(&self, local: &Path) -> Result<usize, Error> {
         let list = self.list("")?;
         if list.is_empty() {
@@ -194,6 +195,9 @@ impl Remote {
         for (name, size, modified) in &list {
             self.fetch_as(&self.key(name), &local.join(name), *size, *modified)?;
         }
+        let keep: std::collections::BTreeSet<PathBuf> =
+            list.iter().map(|(name, _, _)| local.join(name)).collect();
+        remove_unlisted(local, &keep)?;
         Ok(list.len())
     }
 
@@ -213,14 +217,53 @@ impl Remote {
             .rt
             .block_on(async { self.store.get(key).await?.bytes().await })
             .map_err(|e| store_err(&format!("{}/{key}", self.url), e))?;
-        crate::markers::write_atomic(local, &bytes)?;
-        let f = std::fs::File::options()
-            .write(true)
-            .open(local)
-            .map_err(|e| Error::io(local, e))?;
-        f.set_modified(modified).map_err(|e| Error::io(local, e))?;
+        // The time is set on the temporary file before it is renamed into place: ranks that
+        // share a cache folder never see the file with another time (another fingerprint).
+        let dir = local.parent().unwrap_or(Path::new("."));
+        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        let name = local
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let mut tmp = tempfile::Builder::new()
+            .prefix(&format!(".{name}."))
+            .suffix(".tmp")
+            .tempfile_in(dir)
+            .map_err(|e| Error::io(dir, e))?;
+        std::io::Write::write_all(&mut tmp, &bytes).map_err(|e| Error::io(tmp.path(), e))?;
+        tmp.as_file()
+            .set_modified(modified)
+            .map_err(|e| Error::io(tmp.path(), e))?;
+        tmp.persist(local).map_err(|e| Error::io(local, e.error))?;
         Ok(())
     }
+}
+
+/// Removes the files under `dir` (recursively) that are not in `keep`, leaving temporary
+/// files (`.*.tmp`: another process sharing the folder may be about to rename one).
+fn remove_unlisted(dir: &Path, keep: &std::collections::BTreeSet<PathBuf>) -> Result<(), Error> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Ok(());
+    };
+    for e in entries.flatten() {
+        let path = e.path();
+        let ty = e.file_type().map_err(|err| Error::io(&path, err))?;
+        let name = e.file_name().to_string_lossy().into_owned();
+        if ty.is_dir() {
+            remove_unlisted(&path, keep)?;
+        } else {
+            let temporary = name.starts_with('.') && name.ends_with(".tmp");
+            if keep.contains(&path) || temporary {
+                continue;
+            }
+            match std::fs::remove_file(&path) {
+                Ok(()) => {}
+                Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
+                Err(err) => return Err(Error::io(&path, err)),
+            }
+        }
+    }
+    Ok(())
 }
 
 /// A random suffix for temporary keys (ranks on different hosts publish concurrently).
@@ -240,21 +283,20 @@ fn rand_suffix() -> u64 {
 /// `<cache>` being `$WEFT_CACHE` or `/tmp/weft-cache`. Fingerprints do not depend on it (see
 /// [`keep_url_fingerprints`]; source keys are relative to the mirrored folder).
 pub fn input_cache_path(url: &str) -> PathBuf {
-    let base = std::env::var_os("WEFT_CACHE")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/tmp/weft-cache"));
-    let (scheme, rest) = url.split_once("://").unwrap_or(("file", url));
-    rest.split('/')
-        .filter(|p| !p.is_empty() && *p != "." && *p != "..")
-        .fold(base.join(scheme), |p, part| p.join(part))
+    local_folder("WEFT_CACHE", "/tmp/weft-cache", url)
 }
 
 /// Local staging folder of an output URL: `$WEFT_STAGING` or `/tmp/weft-staging`, then
 /// `<scheme>/<bucket>/<path>`.
 pub fn staging_path(url: &str) -> PathBuf {
-    let base = std::env::var_os("WEFT_STAGING")
+    local_folder("WEFT_STAGING", "/tmp/weft-staging", url)
+}
+
+/// `$var` (or `default`), then `<scheme>/<bucket>/<path>` of `url`, without `.`/`..` parts.
+fn local_folder(var: &str, default: &str, url: &str) -> PathBuf {
+    let base = std::env::var_os(var)
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/tmp/weft-staging"));
+        .unwrap_or_else(|| PathBuf::from(default));
     let (scheme, rest) = url.split_once("://").unwrap_or(("file", url));
     rest.split('/')
         .filter(|p| !p.is_empty() && *p != "." && *p != "..")
@@ -327,26 +369,35 @@ pub fn keep_url_fingerprints(plan: &mut crate::plan::Plan, mirrored: &[Mirrored]
 /// markers, and the rank state files under `_ranks/` — by the store's (for `weft slurm
 /// submit`/`status` on an object-store output).
 pub fn pull_run_state(remote: &Remote, local: &Path, stages: &[String]) -> Result<(), Error> {
-    use weft_shards::manifest::{MANIFEST_FILE, RUN_FILE};
+    use weft_shards::manifest::RUN_FILE;
     remote.download(RUN_FILE, &local.join(RUN_FILE))?;
     for stage in stages {
-        let dir = local.join(stage);
-        if !remote.download(
-            &format!("{stage}/{MANIFEST_FILE}"),
-            &dir.join(MANIFEST_FILE),
-        )? {
-            let _ = std::fs::remove_file(dir.join(MANIFEST_FILE));
-        }
-        let markers = dir.join(crate::markers::MARKERS_DIR);
-        let _ = std::fs::remove_dir_all(&markers);
-        remote.download_dir(
-            &format!("{stage}/{}", crate::markers::MARKERS_DIR),
-            &markers,
-        )?;
+        pull_stage_state(remote, &local.join(stage), stage, true)?;
     }
     let ranks = local.join(crate::cluster::RANKS_DIR);
     let _ = std::fs::remove_dir_all(&ranks);
     remote.download_dir(crate::cluster::RANKS_DIR, &ranks)?;
+    Ok(())
+}
+
+/// Replaces the local copy `dir` of stage `stage`'s manifest (and, with `markers`, its
+/// markers) by the store's; a manifest absent from the store is removed here.
+pub fn pull_stage_state(
+    remote: &Remote,
+    dir: &Path,
+    stage: &str,
+    markers: bool,
+) -> Result<(), Error> {
+    use weft_shards::manifest::MANIFEST_FILE;
+    let manifest = dir.join(MANIFEST_FILE);
+    if !remote.download(&format!("{stage}/{MANIFEST_FILE}"), &manifest)? {
+        let _ = std::fs::remove_file(&manifest);
+    }
+    if markers {
+        let local = dir.join(crate::markers::MARKERS_DIR);
+        let _ = std::fs::remove_dir_all(&local);
+        remote.download_dir(&format!("{stage}/{}", crate::markers::MARKERS_DIR), &local)?;
+    }
     Ok(())
 }
 
@@ -415,8 +466,14 @@ mod tests {
         std::fs::write(bucket.join("in/sub/b.jpg"), b"bbbb").unwrap();
         r.mirror(&local).unwrap();
         assert_eq!(std::fs::read(local.join("sub/b.jpg")).unwrap(), b"bbbb");
+        // An object deleted from the store leaves the mirror too.
+        std::fs::remove_file(bucket.join("in/a.jpg")).unwrap();
+        assert_eq!(r.mirror(&local).unwrap(), 1);
+        assert!(!local.join("a.jpg").exists(), "stale mirror file kept");
+        assert!(local.join("sub/b.jpg").exists());
         // A URL naming one object mirrors that object.
         let one = Remote::open(&format!("file://{}/in/a.jpg", bucket.display())).unwrap();
+        std::fs::write(bucket.join("in/a.jpg"), b"aaa").unwrap();
         let f = tmp.path().join("one.jpg");
         assert_eq!(one.mirror(&f).unwrap(), 1);
         assert_eq!(std::fs::read(&f).unwrap(), b"aaa");

@@ -19,7 +19,9 @@ use crate::pipeline_runs::make_photos;
 
 /// Whether a test that needs `what` may skip: only outside CI, and it says so.
 fn skip_outside_ci(test: &str, what: &str) -> bool {
-    if std::env::var_os("CI").is_some() {
+    // `CI=false`, `CI=0` and an empty `CI` count as unset.
+    let ci = std::env::var("CI").unwrap_or_default();
+    if !matches!(ci.trim().to_ascii_lowercase().as_str(), "" | "0" | "false") {
         panic!("{test}: {what} (CI is set, so this test may not be skipped)");
     }
     eprintln!("SKIPPED {test}: {what} (run as root after scripts/setup.sh; CI fails instead)");
@@ -216,9 +218,17 @@ fn slurm_arrays_run_a_global_dedup_like_a_local_run_and_resume_after_scancel() {
         String::from_utf8_lossy(&o.stdout).to_string()
     };
 
-    // 1. Submit with a pause between each split's shards and its marker; cancel rank 1 of the
-    //    first phase once it has committed one split (its second is then in the pause).
-    let first = submitted(&submit(Some(("WEFT_COMMIT_DELAY_MS", "1500"))));
+    // 1. Submit with a gate before split 5's marker of the first phase: rank 1 owns splits 1
+    //    and 5 and runs them one after the other (1 CPU); it commits split 1, writes split 5's
+    //    shard and then waits on the gate file, where it is cancelled.
+    let gates = tmp.path().join("gates");
+    std::fs::create_dir_all(&gates).unwrap();
+    let gate = gates.join("photos-s000005");
+    std::fs::write(&gate, b"").unwrap();
+    let first = submitted(&submit(Some((
+        "WEFT_COMMIT_PAUSE_DIR",
+        gates.to_str().unwrap(),
+    ))));
     let stages: Vec<&str> = first.iter().map(|(s, _, _)| s.as_str()).collect();
     assert_eq!(
         stages,
@@ -231,8 +241,6 @@ fn slurm_arrays_run_a_global_dedup_like_a_local_run_and_resume_after_scancel() {
     assert_eq!(first[1].2, "0", "rank 3 is index 0 of the second array");
     assert_eq!(first[2].2, "0", "the global dedup phase is one task");
     let photos_job = &first[0].1;
-    // Rank 1 owns splits 1 and 5 and runs them one after the other (1 CPU): wait until split 1
-    // is committed and split 5's shard is written but not yet committed, then cancel.
     let in_flight = || -> Option<String> {
         std::fs::read_dir(out.join("photos"))
             .ok()?
@@ -248,7 +256,7 @@ fn slurm_arrays_run_a_global_dedup_like_a_local_run_and_resume_after_scancel() {
             break f;
         }
         assert!(
-            start.elapsed() < Duration::from_secs(60),
+            start.elapsed() < Duration::from_secs(180),
             "rank 1 never reached its second split\n{}",
             slurm.logs()
         );
@@ -261,6 +269,7 @@ fn slurm_arrays_run_a_global_dedup_like_a_local_run_and_resume_after_scancel() {
         .unwrap();
     assert!(st.success());
     slurm.wait_idle(Duration::from_secs(120));
+    std::fs::remove_file(&gate).unwrap();
 
     // The cancelled rank is reported lost, its phase partial, later phases not run.
     let get_status = |slurm: &Slurm| -> Value {
@@ -433,6 +442,50 @@ fn slurm_submit_dry_run_prints_chained_array_scripts() {
         assert!(text.contains(&format!("#SBATCH {opt}")), "{opt}");
     }
     assert!(!out.exists(), "a dry run writes nothing");
+}
+
+#[test]
+fn slurm_scripts_quote_names_and_escape_percent_in_log_paths() {
+    // A folder with a space and a `%`: sbatch splits unquoted `#SBATCH` values at spaces and
+    // expands `%` in `--output` as a pattern (`%%` is a literal `%`).
+    let tmp = tempfile::tempdir().unwrap();
+    let base = tmp.path().join("my data/100%a");
+    std::fs::create_dir_all(&base).unwrap();
+    let p = dedup_pipeline(&base);
+    let out = base.join("out");
+    let o = run_weft(
+        &[
+            "slurm",
+            "submit",
+            p.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--tasks",
+            "2",
+            "--dry-run",
+        ],
+        true,
+    );
+    let text = String::from_utf8_lossy(&o.stdout);
+    let logs = out.join("_logs").display().to_string().replace('%', "%%");
+    assert!(
+        text.contains(&format!(
+            "#SBATCH --output=\"{logs}/photos/slurm-%A_%a.out\"\n"
+        )),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("#SBATCH --output=\"{logs}/merge.log\"\n")),
+        "{text}"
+    );
+    assert!(text.contains("#SBATCH --job-name=\"weft-"), "{text}");
+    assert!(
+        !text
+            .lines()
+            .filter(|l| l.starts_with("#SBATCH --output="))
+            .any(|l| l.contains("100%a")),
+        "a bare % in a path: {text}"
+    );
 }
 
 /// Fields of the batch/v1 objects a weft Job uses, from the Kubernetes API reference (v1.31):
@@ -791,6 +844,33 @@ fn k8s_manifests_are_indexed_jobs_per_phase_that_pass_the_batch_v1_check() {
         .map(|n| apply.find(n).unwrap())
         .collect();
     assert!(order.is_sorted() && apply.contains("wait_job"), "{apply}");
+    // A failed `kubectl apply` stops the script (no `apply && wait_job`, which `set -e`
+    // ignores): run it with a `kubectl` on PATH that rejects every apply.
+    let bin = tmp.path().join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let calls = tmp.path().join("kubectl-calls");
+    let kubectl = bin.join("kubectl");
+    std::fs::write(
+        &kubectl,
+        format!(
+            "#!/bin/sh\necho \"$*\" >> '{}'\n[ \"$1\" = apply ] && exit 1\nexit 0\n",
+            calls.display()
+        ),
+    )
+    .unwrap();
+    std::process::Command::new("chmod")
+        .args(["755", kubectl.to_str().unwrap()])
+        .status()
+        .unwrap();
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
+    let st = std::process::Command::new("bash")
+        .arg(dir.join("apply.sh"))
+        .env("PATH", path)
+        .status()
+        .unwrap();
+    let log = std::fs::read_to_string(&calls).unwrap();
+    assert!(!st.success(), "apply.sh went on after a failed apply");
+    assert_eq!(log.lines().count(), 1, "only the first apply ran: {log}");
 }
 
 /// An S3 server (moto, from the project venv) on a free loopback port; stopped on drop.
@@ -909,6 +989,13 @@ fn s3_server_is_input_and_output_of_a_two_rank_run() {
     let p3 = tmp.path().join("dedup-s3.toml");
     std::fs::write(&p3, text).unwrap();
 
+    // A shard of split 1 left in the bucket by an earlier attempt under another rank: the
+    // rerun of split 1 must delete it, or readers of the bucket would see its rows twice.
+    s3.boto3(
+        "s3.put_object(Bucket='data', Key='out/photos/r0007-s000001-00000.parquet', Body=b'old')",
+        &[],
+    );
+
     // Two ranks, each with its own staging and input cache folder, as on two machines: they
     // share nothing but the bucket.
     let handles: Vec<_> = (0..2)
@@ -961,6 +1048,10 @@ fn s3_server_is_input_and_output_of_a_two_rank_run() {
     assert!(
         keys.iter().all(|k| !k.ends_with(".tmp")),
         "temporary keys left: {keys:#?}"
+    );
+    assert!(
+        !keys.contains(&"out/photos/r0007-s000001-00000.parquet".to_string()),
+        "a stale shard of a rerun split is left in the bucket: {keys:#?}"
     );
 
     // A third machine (fresh staging) sees the run as complete and merges it from the store.

@@ -24,6 +24,7 @@ pub mod plan;
 #[cfg(test)]
 mod plan_tests;
 pub mod registry;
+pub mod rng;
 pub mod run;
 pub mod stage;
 pub mod stages;

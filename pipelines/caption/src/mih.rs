@@ -22,10 +22,9 @@ struct Block {
     shift: u32,
     bits: u32,
     offsets: Vec<u32>,
-    items: Vec<u32>,
-    /// `codes[items[k]]`, stored alongside so a bucket scan reads contiguous memory instead
-    /// of one cache miss per candidate (10× faster at a million codes).
-    item_codes: Vec<u64>,
+    /// (code, item) per bucket slot: a bucket scan reads one contiguous run instead of one
+    /// cache miss per candidate.
+    entries: Vec<(u64, u32)>,
 }
 
 impl Block {
@@ -61,8 +60,8 @@ fn choose_blocks(n: usize, threshold: u32) -> u32 {
         let r = threshold / m;
         let probes = ball(bits, r);
         let buckets = 2f64.powi(bits as i32);
-        // Per query: probes (a cache miss each), candidates (a popcount each), plus the
-        // table's memory spread over the queries.
+        // Per query: probes (a cache miss each), candidates (a contiguous popcount each), plus
+        // the table's memory spread over the queries.
         let cost =
             f64::from(m) * (probes * 30.0 + probes * n / buckets) + f64::from(m) * buckets / n;
         if cost < best.0 {
@@ -85,8 +84,7 @@ impl HashIndex {
                 shift,
                 bits: width,
                 offsets: vec![0; (1usize << width) + 1],
-                items: vec![0; codes.len()],
-                item_codes: vec![0; codes.len()],
+                entries: vec![(0, 0); codes.len()],
             };
             for &c in &codes {
                 let k = block.key(c) as usize;
@@ -98,8 +96,7 @@ impl HashIndex {
             let mut fill = block.offsets.clone();
             for (i, &c) in codes.iter().enumerate() {
                 let k = block.key(c) as usize;
-                block.items[fill[k] as usize] = i as u32;
-                block.item_codes[fill[k] as usize] = c;
+                block.entries[fill[k] as usize] = (c, i as u32);
                 fill[k] += 1;
             }
             blocks.push(block);
@@ -137,7 +134,7 @@ impl HashIndex {
                     b.offsets[k as usize] as usize,
                     b.offsets[k as usize + 1] as usize,
                 );
-                for (&i, &c) in b.items[lo..hi].iter().zip(&b.item_codes[lo..hi]) {
+                for &(c, i) in &b.entries[lo..hi] {
                     if (c ^ query).count_ones() <= within {
                         out.push(i);
                     }

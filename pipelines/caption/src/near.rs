@@ -2,6 +2,8 @@
 //! captions by MinHash LSH. Both return, for every record, the index of its group's
 //! representative under [`crate::groups::leaders`].
 
+use rayon::prelude::*;
+
 use crate::groups::{Rank, leaders};
 use crate::mih::HashIndex;
 use crate::minhash::{Lsh, MinHasher, similarity};
@@ -40,16 +42,24 @@ pub fn image_leaders(
     t: ImageThresholds,
 ) -> Vec<usize> {
     let index = HashIndex::new(phash.to_vec(), t.phash);
-    let mut found = Vec::new();
-    leaders(ranks, |i, out| {
-        index.neighbours(phash[i], t.phash, &mut found);
-        out.clear();
-        out.extend(
+    // Every record's matches, found in parallel (they do not depend on the grouping); the
+    // leader pass itself is sequential and cheap.
+    let matches: Vec<Vec<u32>> = (0..ranks.len())
+        .into_par_iter()
+        .map_init(Vec::new, |found, i| {
+            index.neighbours(phash[i], t.phash, found);
             found
                 .iter()
                 .copied()
-                .filter(|&j| (dhash[j as usize] ^ dhash[i]).count_ones() <= t.dhash),
-        );
+                .filter(|&j| {
+                    j as usize != i && (dhash[j as usize] ^ dhash[i]).count_ones() <= t.dhash
+                })
+                .collect()
+        })
+        .collect();
+    leaders(ranks, |i, out| {
+        out.clear();
+        out.extend_from_slice(&matches[i]);
     })
 }
 

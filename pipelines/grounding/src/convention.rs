@@ -403,7 +403,7 @@ impl Space {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::rng::seeded;
+    use weft_engine::rng::seeded;
     use rand::RngExt;
 
     #[test]

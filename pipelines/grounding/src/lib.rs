@@ -28,7 +28,6 @@ pub mod images;
 pub mod json_stream;
 pub mod names;
 pub mod readers;
-pub mod rng;
 pub mod stages;
 pub mod tasks;
 pub mod templates;

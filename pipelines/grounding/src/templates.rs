@@ -176,7 +176,7 @@ impl Templates {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::rng::seeded;
+    use weft_engine::rng::seeded;
 
     #[test]
     fn the_builtin_file_has_several_phrasings_per_kind() {

@@ -20,7 +20,7 @@ use weft_inference::{Completion, FinishReason, Request, Response, VisionLanguage
 use weft_pipeline_stem::chart::{self, ChartKind};
 use weft_pipeline_stem::labels::VOCABULARIES;
 use weft_pipeline_stem::query::{Query, VerifierKind};
-use weft_pipeline_stem::rng::seeded;
+use weft_engine::rng::seeded;
 use weft_pipeline_stem::stages::pass_rate::{Config, PassRateFilter};
 use weft_pipeline_stem::verify::verify;
 

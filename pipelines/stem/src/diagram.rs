@@ -12,7 +12,7 @@ use serde::Serialize;
 use crate::chart::qa::{Qa, decimal, fraction, relative};
 use crate::fonts::{self, FAMILY};
 use crate::query::{Query, VerifierKind};
-use crate::rng::Rng;
+use weft_engine::rng::Rng;
 
 const LETTERS: [[&str; 3]; 5] = [
     ["A", "B", "C"],
@@ -296,7 +296,7 @@ pub fn questions(t: &Triangle, rng: &mut Rng) -> Vec<Qa> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::rng::seeded;
+    use weft_engine::rng::seeded;
     use crate::verify::{Verdict, verify};
 
     #[test]

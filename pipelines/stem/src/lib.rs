@@ -20,7 +20,6 @@ pub mod fonts;
 pub mod labels;
 pub mod problems;
 pub mod query;
-pub mod rng;
 pub mod stages;
 pub mod verify;
 

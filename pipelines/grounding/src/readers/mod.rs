@@ -25,7 +25,7 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use crate::canonical::ImageRecord;
-use crate::rng::seeded;
+use weft_engine::rng::seeded;
 
 /// A problem with one entry: the quarantine (or drop) reason and the full message.
 #[derive(Debug, Clone, PartialEq)]

@@ -39,7 +39,7 @@ use crate::canonical::{ImageRecord, Object};
 use crate::convention::{Convention, Item, Space};
 use crate::error::GroundingError;
 use crate::names::plural;
-use crate::rng::seeded;
+use weft_engine::rng::seeded;
 use crate::templates::Templates;
 
 /// A sample kind.

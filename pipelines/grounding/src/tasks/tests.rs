@@ -390,7 +390,7 @@ fn random_record<R: rand::Rng>(rng: &mut R, i: usize) -> ImageRecord {
 #[test]
 fn counts_and_listings_match_the_annotations() {
     let t = Templates::builtin().unwrap();
-    let mut rng = crate::rng::seeded(11, "property", "");
+    let mut rng = weft_engine::rng::seeded(11, "property", "");
     let mut checked = 0;
     for i in 0..300 {
         let rec = random_record(&mut rng, i);

@@ -14,7 +14,7 @@ use rand::seq::SliceRandom;
 use serde::{Deserialize, Serialize};
 
 use crate::labels::Vocabulary;
-use crate::rng::Rng;
+use weft_engine::rng::Rng;
 
 /// The chart families.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -253,7 +253,7 @@ pub fn generate(kind: ChartKind, vocab: &Vocabulary, rng: &mut Rng) -> ChartTabl
 mod tests {
     use super::*;
     use crate::labels::VOCABULARIES;
-    use crate::rng::seeded;
+    use weft_engine::rng::seeded;
 
     #[test]
     fn tables_are_seeded_and_well_formed() {

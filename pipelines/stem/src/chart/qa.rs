@@ -9,7 +9,7 @@ use rand::seq::SliceRandom;
 use super::render::{Element, Rendered};
 use super::{ChartKind, ChartTable};
 use crate::query::{Query, VerifierKind, letter};
-use crate::rng::Rng;
+use weft_engine::rng::Rng;
 
 /// One question with its answer.
 #[derive(Debug, Clone, PartialEq)]

@@ -10,7 +10,7 @@
 use rand::RngExt;
 
 use super::{ChartKind, ChartTable, Series};
-use crate::rng::Rng;
+use weft_engine::rng::Rng;
 
 /// A parsed CSV.
 #[derive(Debug, Clone, PartialEq)]
@@ -153,7 +153,7 @@ mod tests {
     use super::*;
     use crate::chart::qa;
     use crate::chart::render::render;
-    use crate::rng::seeded;
+    use weft_engine::rng::seeded;
 
     fn msft() -> (String, RealCsv) {
         let text =

@@ -21,7 +21,7 @@ use crate::chart::{self, ChartKind};
 use crate::diagram;
 use crate::labels::{self, VOCABULARIES};
 use crate::query::VerifierKind;
-use crate::rng::seeded;
+use weft_engine::rng::seeded;
 
 fn d_count() -> u64 {
     60

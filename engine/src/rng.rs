@@ -1,23 +1,23 @@
-//! Seeded randomness. Every choice (prompt phrasing, which category to ask about, negatives,
-//! yes/no direction) draws from a ChaCha8 stream seeded by the pipeline seed, a salt naming
-//! the decision (stage task, reader) and the record's id — never by split or thread — so one
-//! rank or many, a resumed run or a fresh one, write the same bytes.
+//! Seeded randomness for stages. Every choice draws from a ChaCha8 stream seeded by the
+//! pipeline seed, a salt naming the decision and the record's key — never by split or thread —
+//! so one rank or many, a resumed run or a fresh one, write the same bytes.
 
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use sha2::{Digest, Sha256};
 
-/// A generator for (seed, salt, key): same arguments, same stream.
-pub fn seeded(seed: u64, salt: &str, key: &str) -> ChaCha8Rng {
+/// The generator stages use.
+pub type Rng = ChaCha8Rng;
+
+/// A generator for (seed, salt, key): same arguments, same stream. The salt's length is hashed,
+/// so `("ab", "c")` and `("a", "bc")` differ.
+pub fn seeded(seed: u64, salt: &str, key: &str) -> Rng {
     let mut h = Sha256::new();
     h.update(seed.to_le_bytes());
     h.update((salt.len() as u64).to_le_bytes());
     h.update(salt.as_bytes());
     h.update(key.as_bytes());
-    let digest = h.finalize();
-    let mut s = [0u8; 32];
-    s.copy_from_slice(&digest);
-    ChaCha8Rng::from_seed(s)
+    ChaCha8Rng::from_seed(h.finalize().into())
 }
 
 #[cfg(test)]
@@ -35,7 +35,6 @@ mod tests {
         assert_ne!(draw(1, "a", "x"), draw(2, "a", "x"));
         assert_ne!(draw(1, "a", "x"), draw(1, "b", "x"));
         assert_ne!(draw(1, "a", "x"), draw(1, "a", "y"));
-        // The salt length is hashed, so ("ab", "c") and ("a", "bc") differ.
         assert_ne!(draw(1, "ab", "c"), draw(1, "a", "bc"));
     }
 }

@@ -62,7 +62,11 @@ pub struct RunArgs {
 #[derive(Args)]
 pub struct PlanArgs {
     /// Pipeline file (TOML).
-    file: PathBuf,
+    #[arg(required_unless_present = "kinds")]
+    file: Option<PathBuf>,
+    /// List every stage kind (built-in and each pipeline's) with one line about it.
+    #[arg(long)]
+    kinds: bool,
     /// Override a stage setting: `STAGE.KEY=VALUE`.
     #[arg(long = "set", value_name = "STAGE.KEY=VALUE")]
     overrides: Vec<String>,
@@ -279,8 +283,16 @@ fn print_report(report: &RunReport) {
 
 /// `weft plan`.
 pub fn plan(args: PlanArgs) -> anyhow::Result<ExitCode> {
-    let plan = load_plan(&args.file, &args.overrides)?;
-    print!("{}", plan.render());
+    if args.kinds {
+        for k in registry().kinds() {
+            let role = if k.source { "source" } else { "transform" };
+            println!("{:<24} {role:<9}  {}", k.name, k.about);
+        }
+    }
+    if let Some(file) = &args.file {
+        let plan = load_plan(file, &args.overrides)?;
+        print!("{}", plan.render());
+    }
     Ok(ExitCode::SUCCESS)
 }
 

@@ -116,6 +116,22 @@ fn example_pipeline_validates_and_loads_in_hf_datasets() {
     let example = repo_root().join("examples/captions/pipeline.toml");
     let plan = run_weft(&["plan", example.to_str().unwrap()], true);
     assert!(String::from_utf8_lossy(&plan.stdout).contains("3 stages"));
+    // Every pipeline crate's kinds are registered in the CLI.
+    let kinds = run_weft(&["plan", "--kinds"], true);
+    let kinds = String::from_utf8_lossy(&kinds.stdout);
+    for kind in [
+        "image_folder",
+        "pdf_pages",
+        "coco_objects",
+        "caption_source",
+        "video_source",
+        "pass_rate_filter",
+    ] {
+        assert!(
+            kinds.contains(kind),
+            "`weft plan --kinds` lacks {kind}:\n{kinds}"
+        );
+    }
     let report = run_json(&[
         "run",
         example.to_str().unwrap(),

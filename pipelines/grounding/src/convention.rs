@@ -403,8 +403,8 @@ impl Space {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use weft_engine::rng::seeded;
     use rand::RngExt;
+    use weft_engine::rng::seeded;
 
     #[test]
     fn qwen3_numbers_match_the_reference_formula_including_ties() {

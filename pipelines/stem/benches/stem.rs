@@ -14,13 +14,13 @@ use std::time::{Duration, Instant};
 
 use weft_engine::pipeline_file::PipelineFile;
 use weft_engine::registry::{KindInfo, parse_config};
+use weft_engine::rng::seeded;
 use weft_engine::stage::Stage;
 use weft_engine::{Plan, Registry, RunOptions};
 use weft_inference::{Completion, FinishReason, Request, Response, VisionLanguageModel};
 use weft_pipeline_stem::chart::{self, ChartKind};
 use weft_pipeline_stem::labels::VOCABULARIES;
 use weft_pipeline_stem::query::{Query, VerifierKind};
-use weft_engine::rng::seeded;
 use weft_pipeline_stem::stages::pass_rate::{Config, PassRateFilter};
 use weft_pipeline_stem::verify::verify;
 

@@ -296,8 +296,8 @@ pub fn questions(t: &Triangle, rng: &mut Rng) -> Vec<Qa> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use weft_engine::rng::seeded;
     use crate::verify::{Verdict, verify};
+    use weft_engine::rng::seeded;
 
     #[test]
     fn answers_follow_from_the_drawn_construction() {

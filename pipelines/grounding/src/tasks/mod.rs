@@ -39,8 +39,8 @@ use crate::canonical::{ImageRecord, Object};
 use crate::convention::{Convention, Item, Space};
 use crate::error::GroundingError;
 use crate::names::plural;
-use weft_engine::rng::seeded;
 use crate::templates::Templates;
+use weft_engine::rng::seeded;
 
 /// A sample kind.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

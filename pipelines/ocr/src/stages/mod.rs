@@ -41,7 +41,7 @@ pub fn register(r: &mut Registry) {
         (
             "page_filter",
             false,
-            "quarantine failed pages, drop pages that need OCR",
+            "quarantine failed pages; transcribe pages that need OCR with a configured model, else drop them",
             page_filter::build,
         ),
         (

@@ -6,8 +6,8 @@ use super::render::render;
 use super::{ChartKind, ChartTable, generate};
 use crate::labels::VOCABULARIES;
 use crate::query::VerifierKind;
-use weft_engine::rng::seeded;
 use crate::verify::{Verdict, verify};
+use weft_engine::rng::seeded;
 
 const SIZES: [(u32, u32); 3] = [(800, 600), (960, 720), (640, 480)];
 

@@ -112,7 +112,10 @@ fn cluster_ids(path: &Path, acc: &mut Acc) -> anyhow::Result<bool> {
         let Some(meta) = batch.column_by_name("meta") else {
             return Ok(false);
         };
-        let meta = meta.as_string::<i32>();
+        // A `meta` that is not a Utf8 column carries no cluster ids (no panic on odd files).
+        let Some(meta) = meta.as_string_opt::<i32>() else {
+            return Ok(false);
+        };
         for i in 0..meta.len() {
             if meta.is_null(i) || !meta.value(i).contains("\"cluster\"") {
                 continue;
@@ -443,7 +446,11 @@ fn print_human(r: &Value) {
         let mut table = comfy_table::Table::new();
         table.load_preset(comfy_table::presets::NOTHING);
         table.set_header(["cluster", "rows", "cluster size (before caps)"]);
-        for (c, v) in clusters {
+        // The JSON object's keys are strings ("10" sorts before "2"): order by number.
+        let mut rows: Vec<(&String, &Value)> = clusters.iter().collect();
+        let num = |c: &str| c.parse::<i64>().unwrap_or(i64::MAX);
+        rows.sort_by(|(a, _), (b, _)| num(a).cmp(&num(b)).then_with(|| a.cmp(b)));
+        for (c, v) in rows {
             table.add_row([
                 c.clone(),
                 v["rows"].to_string(),

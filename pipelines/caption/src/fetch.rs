@@ -144,9 +144,7 @@ async fn fetch_async(urls: &[String], opts: &FetchOptions) -> Vec<Result<Vec<u8>
         let (client, global, url, opts) =
             (client.clone(), global.clone(), url.clone(), opts.clone());
         handles.push(Some(tokio::spawn(async move {
-            let _h = host_sem.acquire_owned().await.expect("never closed");
-            let _g = global.acquire_owned().await.expect("never closed");
-            fetch_one(&client, &url, &opts).await
+            fetch_one(&client, &url, &opts, &host_sem, &global).await
         })));
     }
     let mut out = Vec::with_capacity(urls.len());
@@ -169,10 +167,14 @@ enum Attempt {
     Retry(FetchError),
 }
 
+/// One URL with retries. The permits (per host, then global) are taken per attempt and
+/// released before a backoff sleep, so a sleeping retry does not block other downloads.
 async fn fetch_one(
     client: &reqwest::Client,
     url: &str,
     opts: &FetchOptions,
+    host_sem: &Semaphore,
+    global: &Semaphore,
 ) -> Result<Vec<u8>, FetchError> {
     let mut last: FetchError = ("fetch_failed".into(), String::new());
     for attempt in 0..=opts.retries {
@@ -180,7 +182,12 @@ async fn fetch_one(
             let wait = opts.backoff_s * f64::from(1u32 << (attempt - 1).min(10));
             tokio::time::sleep(Duration::from_secs_f64(wait)).await;
         }
-        match try_once(client, url, opts).await {
+        let result = {
+            let _h = host_sem.acquire().await.expect("never closed");
+            let _g = global.acquire().await.expect("never closed");
+            try_once(client, url, opts).await
+        };
+        match result {
             Attempt::Done(r) => return r,
             Attempt::Retry(e) => last = e,
         }

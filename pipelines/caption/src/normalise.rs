@@ -143,6 +143,10 @@ pub fn normalise(bytes: &[u8], rules: &Rules, hashers: &Hashers) -> Result<Norma
             "JPEG has no end-of-image marker after its last scan".into(),
         );
     }
+    // Size and shape from the header, before paying for a decode: EXIF rotation swaps width
+    // and height but changes neither the shorter side nor the aspect ratio, and the decoded
+    // image has exactly the header's dimensions.
+    check_shape(w, h, rules)?;
     let orientation = decoder.orientation().unwrap_or(Orientation::NoTransforms);
     let mut img = match DynamicImage::from_decoder(decoder) {
         Ok(i) => i,
@@ -151,19 +155,6 @@ pub fn normalise(bytes: &[u8], rules: &Rules, hashers: &Hashers) -> Result<Norma
     };
     img.apply_orientation(orientation);
     let (w, h) = (img.width(), img.height());
-    let (lo, hi) = (w.min(h), w.max(h));
-    if lo < rules.min_side {
-        return Err(Refusal::Drop(
-            "too_small",
-            format!("{w}×{h}: shorter side under {}", rules.min_side),
-        ));
-    }
-    if f64::from(hi) / f64::from(lo) > rules.max_aspect_ratio {
-        return Err(Refusal::Drop(
-            "aspect_ratio",
-            format!("{w}×{h}: aspect ratio over {}", rules.max_aspect_ratio),
-        ));
-    }
     let upright = orientation == Orientation::NoTransforms;
     let (stored, format, reencoded) = if upright && matches!(source_format, "jpeg" | "png" | "webp")
     {
@@ -184,6 +175,25 @@ pub fn normalise(bytes: &[u8], rules: &Rules, hashers: &Hashers) -> Result<Norma
         reencoded,
         source_format,
     })
+}
+
+/// Drops images whose shorter side is under `min_side` or whose aspect ratio is over
+/// `max_aspect_ratio`.
+fn check_shape(w: u32, h: u32, rules: &Rules) -> Result<(), Refusal> {
+    let (lo, hi) = (w.min(h), w.max(h));
+    if lo < rules.min_side {
+        return Err(Refusal::Drop(
+            "too_small",
+            format!("{w}×{h}: shorter side under {}", rules.min_side),
+        ));
+    }
+    if f64::from(hi) / f64::from(lo) > rules.max_aspect_ratio {
+        return Err(Refusal::Drop(
+            "aspect_ratio",
+            format!("{w}×{h}: aspect ratio over {}", rules.max_aspect_ratio),
+        ));
+    }
+    Ok(())
 }
 
 fn encode_png(img: &DynamicImage) -> Result<Vec<u8>, Refusal> {

@@ -199,6 +199,13 @@ impl Stage for Recaption {
         let template = self.template(io)?.clone();
         let cache = self.cache(io);
         let model_id = model.model_id().to_string();
+        // The cache's model part: `model_id` alone does not name the dtype of a native model
+        // (bf16 and f32 caption differently), so a model opened from the config adds its
+        // spec's key (`native:DIR:bf16`); an injected model has no spec.
+        let model_key = match &self.spec {
+            Some(spec) => format!("{model_id}\n{}", spec.key()),
+            None => model_id.clone(),
+        };
         let params: serde_json::Value =
             serde_json::from_str(&self.params_json).map_err(|e| e.to_string())?;
         while let Some(batch) = io.next_batch()? {
@@ -215,7 +222,7 @@ impl Stage for Recaption {
                 prompts.push(template.render(opt(alt, i), w.value(i) as u32, h.value(i) as u32)?);
             }
             let keys: Vec<String> = (0..n)
-                .map(|i| key(sha.value(i), &model_id, &prompts[i], &self.params_json))
+                .map(|i| key(sha.value(i), &model_key, &prompts[i], &self.params_json))
                 .collect();
             let mut answers: Vec<Option<Result<String, String>>> = keys
                 .iter()

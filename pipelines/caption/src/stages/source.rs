@@ -5,13 +5,14 @@
 //! folder is used when present) or a `NAME.txt` next to `NAME.jpg`; for URL lists, the list's
 //! text column; for shards, the sample's assistant text. Every input is emitted or
 //! quarantined with its reason (`unreadable`, `too_big`, `bad_url`, `http_404`, `timeout`,
-//! `not_an_image`, …); decoding is `normalise_images`' job.
+//! `not_an_image`, `corrupt_shard`, …); decoding is `normalise_images`' job. A shard's
+//! records get the uid `REL_PATH:SAMPLE_ID/0` (sample ids repeat across shards).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
-use arrow::array::{BinaryBuilder, RecordBatch, StringBuilder};
+use arrow::array::{ArrayBuilder, BinaryBuilder, RecordBatch, StringBuilder};
 use arrow::datatypes::SchemaRef;
 use serde::Deserialize;
 use serde_json::json;
@@ -210,6 +211,9 @@ fn is_sample_shard(p: &Path) -> bool {
     })
 }
 
+/// URL rows fetched and emitted together (bounds a split's memory to this many bodies).
+const URL_CHUNK: usize = 32;
+
 #[derive(Default)]
 struct Rows {
     uid: StringBuilder,
@@ -220,6 +224,10 @@ struct Rows {
 }
 
 impl Rows {
+    fn is_empty(&self) -> bool {
+        self.uid.is_empty()
+    }
+
     fn push(
         &mut self,
         uid: &str,
@@ -314,10 +322,13 @@ impl Stage for Source {
         match split.key.split('\n').next().unwrap_or("") {
             "Images" => self.images(split, io, &base, &mut rows)?,
             "Urls" => self.urls(split, io, &base, &mut rows)?,
-            "Shards" => self.shards(split, io, &mut rows)?,
+            "Shards" => self.shards(split, io, &base, &mut rows)?,
             other => return Err(format!("split key names no input kind ({other:?})")),
         }
-        io.emit(&rows.finish()?)
+        if !rows.is_empty() {
+            io.emit(&rows.finish()?)?;
+        }
+        Ok(())
     }
 }
 
@@ -399,30 +410,79 @@ impl Source {
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
         io.add_input(list.len() as u64);
-        let urls: Vec<String> = list.iter().map(|r| r.url.clone()).collect();
-        for (row, got) in list.iter().zip(fetch_all(&urls, &self.cfg.fetch)) {
-            match got {
-                Ok(bytes) => rows.push(
-                    &format!("{name}:{}", row.row),
-                    &row.url,
-                    &bytes,
-                    row.alt.as_deref(),
-                    json!({"source": "url", "list_row": row.row}),
-                ),
-                Err((reason, msg)) => io.quarantine(&row.url, &reason, msg),
+        // Fetched and emitted `URL_CHUNK` rows at a time, in list order: a split holds at most
+        // that many bodies (each ≤ max_bytes) instead of all `urls_per_split` of them.
+        for chunk in list.chunks(URL_CHUNK) {
+            let urls: Vec<String> = chunk.iter().map(|r| r.url.clone()).collect();
+            for (row, got) in chunk.iter().zip(fetch_all(&urls, &self.cfg.fetch)) {
+                match got {
+                    Ok(bytes) => rows.push(
+                        &format!("{name}:{}", row.row),
+                        &row.url,
+                        &bytes,
+                        row.alt.as_deref(),
+                        json!({"source": "url", "list_row": row.row}),
+                    ),
+                    Err((reason, msg)) => io.quarantine(&row.url, &reason, msg),
+                }
+            }
+            if !rows.is_empty() {
+                io.emit(&std::mem::take(rows).finish()?)?;
             }
         }
         Ok(())
     }
 
-    fn shards(&self, split: &Split, io: &mut StageIo, rows: &mut Rows) -> StageResult<()> {
+    fn shards(
+        &self,
+        split: &Split,
+        io: &mut StageIo,
+        base: &Path,
+        rows: &mut Rows,
+    ) -> StageResult<()> {
+        let root = self.root(base);
         for file in &split.items {
-            let shard = weft_shards::reader::Shard::open(file).map_err(|e| e.to_string())?;
-            for batch in shard.read(None, 256).map_err(|e| e.to_string())? {
-                let batch = batch.map_err(|e| e.to_string())?;
+            let shown = file.display().to_string();
+            // Sample ids are unique within a shard, not across shards: the shard's path
+            // relative to the input root makes the uid unique and machine-independent.
+            let rel = relative(&root, file);
+            let shard = match weft_shards::reader::Shard::open(file) {
+                Ok(s) => s,
+                Err(e) => {
+                    // Its records cannot be counted: it stands for one, like a bad image file.
+                    io.add_input(1);
+                    io.quarantine(shown, "corrupt_shard", e.to_string());
+                    continue;
+                }
+            };
+            let batches = match shard.read(None, 256) {
+                Ok(b) => b,
+                Err(e) => {
+                    io.add_input(1);
+                    io.quarantine(shown, "corrupt_shard", e.to_string());
+                    continue;
+                }
+            };
+            for batch in batches {
+                let batch = match batch {
+                    Ok(b) => b,
+                    Err(e) => {
+                        // Rows already read stay; the unreadable rest counts as one record.
+                        io.add_input(1);
+                        io.quarantine(shown.clone(), "corrupt_shard", e.to_string());
+                        break;
+                    }
+                };
+                let samples = match weft_shards::samples_from_batch(&batch) {
+                    Ok(s) => s,
+                    Err(e) => {
+                        // Not weft samples: the rest of the shard counts as one record.
+                        io.add_input(1);
+                        io.quarantine(shown.clone(), "corrupt_shard", e.to_string());
+                        break;
+                    }
+                };
                 io.add_input(batch.num_rows() as u64);
-                let samples = weft_shards::samples_from_batch(&batch)
-                    .map_err(|e| format!("{}: {e}", file.display()))?;
                 for s in samples {
                     if s.images.is_empty() {
                         io.drop_records("no_image", 1);
@@ -443,7 +503,7 @@ impl Source {
                     let img = &s.images[0];
                     let path = img.path.clone().unwrap_or_else(|| s.id.clone());
                     rows.push(
-                        &format!("{}/0", s.id),
+                        &format!("{rel}:{}/0", s.id),
                         &path,
                         &img.bytes,
                         (!alt.trim().is_empty()).then_some(alt.as_str()),

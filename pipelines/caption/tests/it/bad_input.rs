@@ -271,3 +271,57 @@ fn bad_files_are_quarantined_or_dropped_with_reasons() {
     let metas = column(&out, "samples", "meta");
     assert_eq!(metas.len(), 1, "only good.jpg has a caption");
 }
+
+#[test]
+fn corrupt_shards_are_quarantined_and_shard_uids_do_not_collide() {
+    let tmp = tempfile::tempdir().unwrap();
+    let files = tmp.path().join("files");
+    std::fs::create_dir_all(&files).unwrap();
+    let photos = repo().join("examples/data/photos");
+    std::fs::copy(photos.join("chelsea.jpg"), files.join("cat.jpg")).unwrap();
+    std::fs::write(files.join("cat.txt"), "A cat").unwrap();
+    let first = tmp.path().join("first");
+    let reg = registry();
+    run(
+        pipeline(&[format!("source.path=\"{}\"", files.display())]),
+        &reg,
+        &first,
+        0,
+        1,
+    );
+    // Two copies of one shard (same sample ids) in different folders, and a corrupt shard.
+    let shards = tmp.path().join("shards");
+    std::fs::create_dir_all(shards.join("b")).unwrap();
+    let made: Vec<_> = std::fs::read_dir(first.join("samples"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "parquet"))
+        .collect();
+    assert_eq!(made.len(), 1, "{made:?}");
+    std::fs::copy(&made[0], shards.join("a.parquet")).unwrap();
+    std::fs::copy(&made[0], shards.join("b/a.parquet")).unwrap();
+    std::fs::write(
+        shards.join("corrupt.parquet"),
+        b"PAR1 this is not parquet PAR1",
+    )
+    .unwrap();
+    let out = tmp.path().join("out");
+    let sets = vec![
+        format!("source.path=\"{}\"", shards.display()),
+        "source.input=\"shards\"".into(),
+    ];
+    let report = run(pipeline(&sets), &reg, &out, 0, 1);
+    assert_accounts(&report);
+    let q = quarantined(&out, "source");
+    assert_eq!(q.len(), 1, "{q:?}");
+    assert!(q[0].0.ends_with("corrupt.parquet"), "{q:?}");
+    assert_eq!(q[0].1, "corrupt_shard");
+    let c = counts(&out, "source");
+    assert_eq!((c.input, c.out), (3, 2), "{c:?}");
+    let uids = column(&out, "source", "uid");
+    assert_eq!(uids.len(), 2);
+    assert_ne!(
+        uids[0], uids[1],
+        "same sample id in two shards must give two uids"
+    );
+}

@@ -75,9 +75,20 @@ impl Cache {
         let path = self.path(key);
         let dir = path.parent().expect("two levels");
         std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-        let tmp = dir.join(format!(".{key}.{}.tmp", std::process::id()));
+        // Unique per writer: the pid alone collides between threads of one process that store
+        // the same key at once (one rename then fails); a process-wide counter separates them.
+        static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let seq = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let tmp = dir.join(format!(".{key}.{}.{seq}.tmp", std::process::id()));
         let text = serde_json::to_vec(entry).map_err(|e| e.to_string())?;
-        std::fs::write(&tmp, text).map_err(|e| format!("{}: {e}", tmp.display()))?;
-        std::fs::rename(&tmp, &path).map_err(|e| format!("{}: {e}", path.display()))
+        let written = std::fs::write(&tmp, text)
+            .map_err(|e| format!("{}: {e}", tmp.display()))
+            .and_then(|()| {
+                std::fs::rename(&tmp, &path).map_err(|e| format!("{}: {e}", path.display()))
+            });
+        if written.is_err() {
+            let _ = std::fs::remove_file(&tmp);
+        }
+        written
     }
 }

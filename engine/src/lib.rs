@@ -18,6 +18,7 @@
 pub mod cluster;
 pub mod fingerprint;
 pub mod inputs;
+pub mod json_cache;
 pub mod markers;
 pub mod pipeline_file;
 pub mod plan;

@@ -58,6 +58,30 @@ pub fn segments(meta: &Map<String, Value>) -> Vec<(usize, usize)> {
 /// Per-video balance entries: uid → (duration bucket, sampling weight).
 pub type BalanceTable = HashMap<String, (String, f64)>;
 
+/// `check_side_inputs` of the sample stages: each side input is a `video_balance` table.
+pub fn check_balance_inputs(side: &[arrow::datatypes::SchemaRef]) -> Result<(), String> {
+    for s in side {
+        weft_engine::stage::require_column(
+            s,
+            "sampling_weight",
+            &arrow::datatypes::DataType::Float64,
+        )?;
+    }
+    Ok(())
+}
+
+/// The balance table when the stage has a `video_balance` side input, else `None`.
+pub fn optional_balance<'a>(
+    cell: &'a OnceLock<Result<BalanceTable, String>>,
+    io: &StageIo,
+) -> Result<Option<&'a BalanceTable>, String> {
+    if io.side_inputs().is_empty() {
+        Ok(None)
+    } else {
+        balance(cell, io).map(Some)
+    }
+}
+
 /// Reads the `video_balance` side input once per stage instance.
 pub fn balance<'a>(
     cell: &'a OnceLock<Result<BalanceTable, String>>,

@@ -164,22 +164,11 @@ impl Stage for DenseCaptions {
     }
 
     fn check_side_inputs(&self, side: &[SchemaRef]) -> StageResult<()> {
-        for s in side {
-            weft_engine::stage::require_column(
-                s,
-                "sampling_weight",
-                &arrow::datatypes::DataType::Float64,
-            )?;
-        }
-        Ok(())
+        common::check_balance_inputs(side)
     }
 
     fn process(&self, _split: &Split, io: &mut StageIo) -> StageResult<()> {
-        let balance = if io.side_inputs().is_empty() {
-            None
-        } else {
-            Some(common::balance(&self.balance, io)?)
-        };
+        let balance = common::optional_balance(&self.balance, io)?;
         while let Some(batch) = io.next_batch()? {
             let rows = table::from_batch(&batch)?;
             let Some(spec) = &self.cfg.model else {

@@ -252,23 +252,12 @@ impl Stage for StGrounding {
     }
 
     fn check_side_inputs(&self, side: &[SchemaRef]) -> StageResult<()> {
-        for s in side {
-            weft_engine::stage::require_column(
-                s,
-                "sampling_weight",
-                &arrow::datatypes::DataType::Float64,
-            )?;
-        }
-        Ok(())
+        common::check_balance_inputs(side)
     }
 
     fn process(&self, _split: &Split, io: &mut StageIo) -> StageResult<()> {
         let tracks = self.tracks(io.base_dir())?;
-        let balance = if io.side_inputs().is_empty() {
-            None
-        } else {
-            Some(common::balance(&self.balance, io)?)
-        };
+        let balance = common::optional_balance(&self.balance, io)?;
         while let Some(batch) = io.next_batch()? {
             let mut out = Vec::new();
             let mut records = 0;
